@@ -1,0 +1,28 @@
+// Turning any model_source into a .kiln file: choose each tensor's stored type, quantize with the
+// reference quantizers, write atomically.
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "kiln/formats/model_source.hpp"
+#include "kiln/formats/tensor_type.hpp"
+
+namespace kiln {
+
+struct convert_options {
+    tensor_type type = tensor_type::f32;          // for 2-D weight matrices
+    std::optional<tensor_type> embedding_type;    // token_embd and output; default: same as type
+    // Called after each tensor: (done, total, name).
+    std::function<void(size_t, size_t, const std::string&)> progress;
+};
+
+// The type a tensor is stored in: 1-D tensors stay f32; a matrix whose rows do not fit the
+// requested type's block falls back to f16 when the requested type is quantized, else f32.
+tensor_type choose_stored_type(const std::string& name, const std::vector<uint64_t>& shape,
+                               const convert_options& options);
+
+void write_kiln(const model_source& source, const convert_options& options, const std::filesystem::path& out);
+
+}  // namespace kiln
