@@ -13,10 +13,12 @@ namespace kiln {
 enum class token_kind : int32_t { normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };
 
 struct vocabulary {
-    std::string model = "llama-spm";  // tokenizer algorithm, see SPEC.md
+    std::string model = "llama-spm";  // tokenizer algorithm: "llama-spm" or "byte-bpe", see SPEC.md
+    std::string pre;                  // byte-bpe pre-tokenizer name ("gpt-2", "llama3", "qwen2", ...)
     std::vector<std::string> tokens;  // SentencePiece pieces keep U+2581 for a space
     std::vector<float> scores;
     std::vector<int32_t> types;       // token_kind values
+    std::vector<std::string> merges;  // byte-bpe merge rules "a b", highest priority first
     int64_t bos_id = 1;
     int64_t eos_id = 2;
     int64_t unk_id = 0;
