@@ -1,0 +1,43 @@
+// `kiln convert`: a model in a foreign format -> one .kiln file.
+#include <cstdio>
+
+#include "commands.hpp"
+#include "kiln/formats/convert.hpp"
+#include "kiln/formats/error.hpp"
+#include "kiln/formats/import.hpp"
+#include "progress.hpp"
+
+namespace kiln::cli {
+namespace {
+
+struct convert_args {
+    std::string input, output, tokenizer, type = "f32";
+};
+
+void run_convert(const convert_args& args) {
+    import_options import;
+    if (!args.tokenizer.empty()) import.tokenizer = args.tokenizer;
+    auto type = tensor_type_from_name(args.type);
+    if (!type) throw error("unknown weight type '" + args.type + "'");
+    model_source source = open_model_source(args.input, import);
+    convert_options options;
+    options.type = *type;
+    progress_bar bar("converting");
+    options.progress = [&](size_t done, size_t total, const std::string& name) { bar.update(done, total, name); };
+    write_kiln(source, options, args.output);
+    std::fprintf(stderr, "kiln: wrote %s (%zu tensors)\n", args.output.c_str(), source.tensors.size());
+}
+
+}  // namespace
+
+void setup_convert(CLI::App& app) {
+    auto args = std::make_shared<convert_args>();
+    auto* cmd = app.add_subcommand("convert", "Convert a llama2.c checkpoint into a .kiln file");
+    cmd->add_option("input", args->input, "Model to convert (llama2.c .bin)")->required();
+    cmd->add_option("-o,--output", args->output, "The .kiln file to write")->required();
+    cmd->add_option("--tokenizer", args->tokenizer, "Tokenizer file (llama2.c tokenizer.bin) for llama2.c checkpoints");
+    cmd->add_option("--type", args->type, "Weight type of the matrices: f32")->capture_default_str();
+    cmd->callback([args] { run_convert(*args); });
+}
+
+}  // namespace kiln::cli

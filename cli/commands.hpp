@@ -1,0 +1,11 @@
+// Each subcommand adds itself to the CLI11 app through one setup function in its own file.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace kiln::cli {
+
+void setup_convert(CLI::App& app);
+void setup_run(CLI::App& app);
+void setup_inspect(CLI::App& app);
+
+}  // namespace kiln::cli

@@ -1,0 +1,54 @@
+// write_kiln: stores a model_source as a .kiln file, each tensor in the type chosen for it.
+#include "kiln/formats/convert.hpp"
+
+#include <cstring>
+
+#include "kiln/formats/error.hpp"
+#include "kiln/formats/kiln_writer.hpp"
+
+namespace kiln {
+namespace {
+
+bool is_embedding(const std::string& name) { return name == "token_embd" || name == "output"; }
+
+bool is_quantized(tensor_type type) { return traits(type).block_elems > 1; }
+
+// Encodes one row of f32 values into the stored type.
+void encode_row(tensor_type type, const float* src, std::byte* dst, uint64_t n) {
+    switch (type) {
+        case tensor_type::f32: std::memcpy(dst, src, n * sizeof(float)); return;
+        default: throw error("weight type " + std::string(type_name(type)) + " cannot be written yet");
+    }
+}
+
+}  // namespace
+
+tensor_type choose_stored_type(const std::string& name, const std::vector<uint64_t>& shape,
+                               const convert_options& options) {
+    if (shape.size() < 2) return tensor_type::f32;  // norms and biases: tiny, kept exact
+    tensor_type wanted = is_embedding(name) && options.embedding_type ? *options.embedding_type : options.type;
+    if (row_fits(wanted, shape.back())) return wanted;
+    return is_quantized(wanted) ? tensor_type::f16 : tensor_type::f32;
+}
+
+void write_kiln(const model_source& source, const convert_options& options, const std::filesystem::path& out) {
+    kiln_writer writer(source.meta);
+    for (const auto& tensor : source.tensors) {
+        const tensor_type type = choose_stored_type(tensor.name, tensor.shape, options);
+        writer.add_tensor(tensor.name, type, tensor.shape, [&tensor, type](std::span<std::byte> bytes) {
+            uint64_t count = 1;
+            for (uint64_t d : tensor.shape) count *= d;
+            std::vector<float> values(count);
+            tensor.read_f32(values);
+            const uint64_t cols = tensor.shape.back(), rows = count / cols;
+            const uint64_t stride = row_bytes(type, cols);
+            for (uint64_t r = 0; r < rows; ++r) encode_row(type, values.data() + r * cols, bytes.data() + r * stride, cols);
+        });
+    }
+    const size_t total = source.tensors.size();
+    writer.write(out, [&](size_t done, size_t) {
+        if (options.progress) options.progress(done, total, source.tensors[done - 1].name);
+    });
+}
+
+}  // namespace kiln

@@ -1,0 +1,38 @@
+// Recognises an input model by its content and hands it to the matching importer.
+#include "kiln/formats/import.hpp"
+
+#include <cstring>
+#include <fstream>
+
+#include "kiln/formats/error.hpp"
+
+namespace kiln {
+namespace {
+
+std::string first_bytes(const std::filesystem::path& path, size_t n) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw file_error(path, "cannot open");
+    std::string bytes(n, '\0');
+    in.read(bytes.data(), static_cast<std::streamsize>(n));
+    bytes.resize(static_cast<size_t>(in.gcount()));
+    return bytes;
+}
+
+}  // namespace
+
+model_source open_model_source(const std::filesystem::path& input, const import_options& options) {
+    std::error_code ec;
+    if (!std::filesystem::exists(input, ec)) throw file_error(input, "no such file or directory");
+    if (std::filesystem::is_directory(input, ec))
+        throw file_error(input, "Hugging Face folders are not supported yet");
+    const std::string magic = first_bytes(input, 4);
+    if (magic.empty()) throw file_error(input, "empty file");
+    if (magic == "KILN") throw file_error(input, "already a .kiln file (use `kiln quantize` to change its type)");
+    if (magic == "GGUF") throw file_error(input, "GGUF files are not supported yet");
+    // Anything else is taken as a llama2.c checkpoint, whose header validation is strict.
+    if (!options.tokenizer)
+        throw file_error(input, "a llama2.c checkpoint needs its tokenizer: pass --tokenizer tokenizer.bin");
+    return load_llama2c(input, *options.tokenizer);
+}
+
+}  // namespace kiln
