@@ -1,0 +1,30 @@
+// Reference (scalar) quantization of rows of f32 into the .kiln weight types, and back.
+#pragma once
+#include <cstddef>
+
+#include "kiln/formats/tensor_type.hpp"
+#include "kiln/quant/blocks.hpp"
+#include "kiln/quant/half.hpp"
+
+namespace kiln::quant {
+
+// n is the number of elements; for block types it must be a multiple of the block size
+// (32, or 256 for q4_k), otherwise std::invalid_argument. dst holds row_bytes(type, n) bytes.
+void quantize_row(tensor_type type, const float* src, void* dst, size_t n);
+void dequantize_row(tensor_type type, const void* src, float* dst, size_t n);
+
+// Per type (same contracts).
+void quantize_row_f32(const float* src, void* dst, size_t n);
+void dequantize_row_f32(const void* src, float* dst, size_t n);
+void quantize_row_f16(const float* src, void* dst, size_t n);
+void dequantize_row_f16(const void* src, float* dst, size_t n);
+void quantize_row_bf16(const float* src, void* dst, size_t n);
+void dequantize_row_bf16(const void* src, float* dst, size_t n);
+void quantize_row_q8_0(const float* src, void* dst, size_t n);
+void dequantize_row_q8_0(const void* src, float* dst, size_t n);
+void quantize_row_q4_0(const float* src, void* dst, size_t n);
+void dequantize_row_q4_0(const void* src, float* dst, size_t n);
+void quantize_row_q4_k(const float* src, void* dst, size_t n);
+void dequantize_row_q4_k(const void* src, float* dst, size_t n);
+
+}  // namespace kiln::quant

@@ -1,0 +1,105 @@
+// Reference quantizers: quantize -> dequantize error per type within stated bounds, q4_k beats
+// q4_0 on gaussian data, the dispatcher refuses rows that are not whole blocks.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "kiln/quant/quant.hpp"
+#include "test_util.hpp"
+
+using namespace kiln;
+
+namespace {
+
+size_t bytes_for(tensor_type type, size_t n) {
+    switch (type) {
+        case tensor_type::f32: return 4 * n;
+        case tensor_type::f16:
+        case tensor_type::bf16: return 2 * n;
+        case tensor_type::q8_0: return n / 32 * sizeof(quant::q8_0_block);
+        case tensor_type::q4_0: return n / 32 * sizeof(quant::q4_0_block);
+        case tensor_type::q4_k: return n / 256 * sizeof(quant::q4_k_block);
+    }
+    return 0;
+}
+
+std::vector<float> round_trip(tensor_type type, const std::vector<float>& x) {
+    std::vector<uint8_t> packed(bytes_for(type, x.size()));
+    std::vector<float> back(x.size());
+    quant::quantize_row(type, x.data(), packed.data(), x.size());
+    quant::dequantize_row(type, packed.data(), back.data(), x.size());
+    return back;
+}
+
+// RMS error divided by RMS of the data.
+double relative_rms_error(const std::vector<float>& x, const std::vector<float>& y) {
+    double err = 0, ref = 0;
+    for (size_t i = 0; i < x.size(); ++i) err += double(x[i] - y[i]) * (x[i] - y[i]), ref += double(x[i]) * x[i];
+    return std::sqrt(err / ref);
+}
+
+}  // namespace
+
+TEST_CASE("float types round trip within their precision") {
+    auto x = test::gaussian(4096, 1, 3.0f);
+    CHECK(round_trip(tensor_type::f32, x) == x);
+    const auto h = round_trip(tensor_type::f16, x);
+    const auto b = round_trip(tensor_type::bf16, x);
+    for (size_t i = 0; i < x.size(); ++i) {
+        // half an ulp: 2^-11 relative for f16 normals (plus the subnormal step), 2^-8 for bf16
+        REQUIRE(std::fabs(h[i] - x[i]) <= std::ldexp(std::fabs(x[i]), -11) + std::ldexp(1.0f, -25));
+        REQUIRE(std::fabs(b[i] - x[i]) <= std::ldexp(std::fabs(x[i]), -8));
+    }
+}
+
+TEST_CASE("q8_0 error is at most half a step per element") {
+    auto x = test::gaussian(32 * 128, 2, 2.0f);
+    x[5] = 0.0f;
+    for (size_t i = 64; i < 96; ++i) x[i] = 0.0f;  // an all-zero block
+    const auto y = round_trip(tensor_type::q8_0, x);
+    for (size_t b = 0; b < x.size() / 32; ++b) {
+        float amax = 0;
+        for (size_t i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[b * 32 + i]));
+        const float step = amax / 127.0f * (1.0f + 1.0f / 1024);  // the f16 scale may round up
+        for (size_t i = 0; i < 32; ++i) REQUIRE(std::fabs(x[b * 32 + i] - y[b * 32 + i]) <= 0.5f * step + 1e-12f);
+    }
+    CHECK(relative_rms_error(x, y) < 0.01);
+}
+
+TEST_CASE("q4_0 and q4_k relative rms error on gaussian data") {
+    const auto x = test::gaussian(256 * 256, 3, 0.02f);
+    const double e40 = relative_rms_error(x, round_trip(tensor_type::q4_0, x));
+    const double e4k = relative_rms_error(x, round_trip(tensor_type::q4_k, x));
+    MESSAGE("relative rms error: q4_0 " << e40 << ", q4_k " << e4k);
+    CHECK(e40 < 0.12);
+    CHECK(e4k < 0.12);
+    CHECK(e4k < e40);
+}
+
+TEST_CASE("q4_k beats q4_0 on shifted data where the min pays off") {
+    auto x = test::gaussian(256 * 64, 4, 1.0f);
+    for (auto& v : x) v += 2.0f;
+    const double e40 = relative_rms_error(x, round_trip(tensor_type::q4_0, x));
+    const double e4k = relative_rms_error(x, round_trip(tensor_type::q4_k, x));
+    MESSAGE("shifted: q4_0 " << e40 << ", q4_k " << e4k);
+    CHECK(e4k < 0.6 * e40);
+}
+
+TEST_CASE("block quantizers reproduce constant and zero blocks") {
+    std::vector<float> zeros(256, 0.0f);
+    for (auto type : {tensor_type::q8_0, tensor_type::q4_0, tensor_type::q4_k}) CHECK(round_trip(type, zeros) == zeros);
+    std::vector<float> ramp(256);
+    for (size_t i = 0; i < 256; ++i) ramp[i] = float(i % 16) * 0.25f;  // exactly 16 levels
+    const auto y = round_trip(tensor_type::q4_k, ramp);
+    CHECK(relative_rms_error(ramp, y) < 1e-3);
+}
+
+TEST_CASE("quantize_row refuses partial blocks") {
+    std::vector<float> x(40, 1.0f);
+    std::vector<uint8_t> out(1024);
+    CHECK_THROWS_AS(quant::quantize_row(tensor_type::q8_0, x.data(), out.data(), 40), std::invalid_argument);
+    CHECK_THROWS_AS(quant::quantize_row(tensor_type::q4_k, x.data(), out.data(), 32), std::invalid_argument);
+    CHECK_NOTHROW(quant::quantize_row(tensor_type::f16, x.data(), out.data(), 40));
+}
