@@ -20,7 +20,8 @@ TEST_CASE("cli: convert then greedy run prints run.c's story") {
                                 " -o " + quote(out),
                             dir);
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    const auto& c = test::stories_reference()["cases"][1];  // prompt_tom_64
+    const auto reference = test::stories_reference();
+    const auto& c = reference["cases"][1];  // prompt_tom_64
     const std::string prompt = c["prompt"];
     // run.c's steps count positions from BOS: prompt tokens + generated = steps + 1.
     const auto prompt_tokens = tokenizer(model::load(out)->vocab()).encode(prompt, true).size();

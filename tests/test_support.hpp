@@ -65,6 +65,13 @@ inline command_result run_kiln(const std::string& args, const temp_dir& scratch)
     return r;
 }
 
-inline std::string quote(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+// Single-quoted for the shell. Built with += because GCC 12 warns falsely (-Wrestrict) on
+// "'" + std::string.
+inline std::string quote(const std::filesystem::path& p) {
+    std::string quoted(1, '\'');
+    quoted += p.string();
+    quoted += '\'';
+    return quoted;
+}
 
 }  // namespace kiln::test

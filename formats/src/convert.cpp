@@ -1,10 +1,9 @@
 // write_kiln: stores a model_source as a .kiln file, each tensor in the type chosen for it.
 #include "kiln/formats/convert.hpp"
 
-#include <cstring>
-
 #include "kiln/formats/error.hpp"
 #include "kiln/formats/kiln_writer.hpp"
+#include "kiln/quant/quant.hpp"
 
 namespace kiln {
 namespace {
@@ -12,14 +11,6 @@ namespace {
 bool is_embedding(const std::string& name) { return name == "token_embd" || name == "output"; }
 
 bool is_quantized(tensor_type type) { return traits(type).block_elems > 1; }
-
-// Encodes one row of f32 values into the stored type.
-void encode_row(tensor_type type, const float* src, std::byte* dst, uint64_t n) {
-    switch (type) {
-        case tensor_type::f32: std::memcpy(dst, src, n * sizeof(float)); return;
-        default: throw error("weight type " + std::string(type_name(type)) + " cannot be written yet");
-    }
-}
 
 }  // namespace
 
@@ -42,7 +33,8 @@ void write_kiln(const model_source& source, const convert_options& options, cons
             tensor.read_f32(values);
             const uint64_t cols = tensor.shape.back(), rows = count / cols;
             const uint64_t stride = row_bytes(type, cols);
-            for (uint64_t r = 0; r < rows; ++r) encode_row(type, values.data() + r * cols, bytes.data() + r * stride, cols);
+            for (uint64_t r = 0; r < rows; ++r)
+                quant::quantize_row(type, values.data() + r * cols, bytes.data() + r * stride, cols);
         });
     }
     const size_t total = source.tensors.size();

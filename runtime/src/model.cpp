@@ -1,9 +1,8 @@
 // Loading a model: architecture, vocabulary, and the shape check of every tensor.
 #include "kiln/runtime/model.hpp"
 
-#include <cstring>
-
 #include "kiln/formats/error.hpp"
+#include "kiln/quant/quant.hpp"
 
 namespace kiln {
 namespace {
@@ -83,11 +82,9 @@ std::shared_ptr<const model> model::load(const std::filesystem::path& path) {
 
 std::vector<float> tensor_to_f32(const tensor_view& tensor) {
     std::vector<float> values(tensor.n_elements());
-    switch (tensor.type) {
-        case tensor_type::f32: std::memcpy(values.data(), tensor.data, tensor.size); break;
-        default: throw error("tensor '" + tensor.name + "': type " + std::string(type_name(tensor.type)) +
-                             " cannot be read yet");
-    }
+    const uint64_t cols = tensor.cols(), stride = row_bytes(tensor.type, cols);
+    for (uint64_t r = 0; r < tensor.rows(); ++r)
+        quant::dequantize_row(tensor.type, tensor.data + r * stride, values.data() + r * cols, cols);
     return values;
 }
 
