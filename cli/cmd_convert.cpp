@@ -11,7 +11,7 @@ namespace kiln::cli {
 namespace {
 
 struct convert_args {
-    std::string input, output, tokenizer, type = "f32";
+    std::string input, output, tokenizer, type = "f32", embedding_type;
 };
 
 void run_convert(const convert_args& args) {
@@ -19,9 +19,14 @@ void run_convert(const convert_args& args) {
     if (!args.tokenizer.empty()) import.tokenizer = args.tokenizer;
     auto type = tensor_type_from_name(args.type);
     if (!type) throw error("unknown weight type '" + args.type + "'");
-    model_source source = open_model_source(args.input, import);
     convert_options options;
     options.type = *type;
+    if (!args.embedding_type.empty()) {
+        auto e = tensor_type_from_name(args.embedding_type);
+        if (!e) throw error("unknown weight type '" + args.embedding_type + "'");
+        options.embedding_type = *e;
+    }
+    model_source source = open_model_source(args.input, import);
     progress_bar bar("converting");
     options.progress = [&](size_t done, size_t total, const std::string& name) { bar.update(done, total, name); };
     write_kiln(source, options, args.output);
@@ -36,7 +41,10 @@ void setup_convert(CLI::App& app) {
     cmd->add_option("input", args->input, "Model to convert (llama2.c .bin)")->required();
     cmd->add_option("-o,--output", args->output, "The .kiln file to write")->required();
     cmd->add_option("--tokenizer", args->tokenizer, "Tokenizer file (llama2.c tokenizer.bin) for llama2.c checkpoints");
-    cmd->add_option("--type", args->type, "Weight type of the matrices: f32")->capture_default_str();
+    cmd->add_option("--type", args->type, "Weight type of the matrices: f32, f16, bf16, q8_0, q4_0, q4_k")
+        ->capture_default_str();
+    cmd->add_option("--embedding-type", args->embedding_type,
+                    "Weight type of token_embd and output (default: the same as --type)");
     cmd->callback([args] { run_convert(*args); });
 }
 

@@ -3,11 +3,14 @@
 #include <exception>
 
 #include "commands.hpp"
+#include "kiln/kernels/kernels.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"kiln: run large language models fast on the CPU"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", std::string("kiln ") + KILN_VERSION);
+    app.set_version_flag("--version", [] {
+        return std::string("kiln ") + KILN_VERSION + "\nsimd: " + std::string(kiln::kernels::active_isa());
+    });
     kiln::cli::setup_convert(app);
     kiln::cli::setup_run(app);
     kiln::cli::setup_inspect(app);
