@@ -55,7 +55,7 @@ struct problem {
             for (size_t k = 0; k < n; ++k) {
                 const auto* rec = xq.data() + k * kernels::quantized_row_bytes(c);
                 const auto* q = reinterpret_cast<const int8_t*>(rec);
-                const auto* d = reinterpret_cast<const float*>(rec + c);
+                const auto* d = reinterpret_cast<const float*>(rec + 2 * c);  // after q and q_paired
                 for (size_t i = 0; i < c; ++i) x_used[k * c + i] = float(q[i]) * d[i / 32];
             }
         }

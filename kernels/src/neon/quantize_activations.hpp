@@ -26,8 +26,12 @@ inline void quantize_activations_neon(const float* x, size_t ldx, size_t cols, s
                 sum = vaddq_s32(sum, vaddq_s32(q0, q1));
                 halves[k] = vcombine_s16(vqmovn_s32(q0), vqmovn_s32(q1));
             }
-            vst1q_s8(out.q + b * activation_block, vcombine_s8(vqmovn_s16(halves[0]), vqmovn_s16(halves[1])));
-            vst1q_s8(out.q + b * activation_block + 16, vcombine_s8(vqmovn_s16(halves[2]), vqmovn_s16(halves[3])));
+            const int8x16_t first = vcombine_s8(vqmovn_s16(halves[0]), vqmovn_s16(halves[1]));
+            const int8x16_t second = vcombine_s8(vqmovn_s16(halves[2]), vqmovn_s16(halves[3]));
+            vst1q_s8(out.q + b * activation_block, first);
+            vst1q_s8(out.q + b * activation_block + 16, second);
+            vst1q_s8(out.qp + paired_index(b, 0, cols / activation_block), first);
+            vst1q_s8(out.qp + paired_index(b, 16, cols / activation_block), second);
             out.d[b] = d;
             out.ds[b] = d * float(vaddvq_s32(sum));
         }

@@ -24,6 +24,7 @@ void quantize_activations(const float* x, size_t ldx, size_t cols, size_t n_toke
             for (size_t i = 0; i < activation_block; ++i) {
                 const int q = int(std::nearbyint(xb[i] * inv));
                 out.q[b * activation_block + i] = int8_t(q);
+                out.qp[paired_index(b, i, cols / activation_block)] = int8_t(q);
                 sum += q;
             }
             out.d[b] = d;

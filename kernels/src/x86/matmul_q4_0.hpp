@@ -1,6 +1,7 @@
-// x86 q4_0 matmul kernel: nibbles used as unsigned codes 0..15 against signed activations;
-// the -8 offset is folded in per block as 8 * d_a * sum(a_q), which the activation record
-// carries, so the inner loop has no subtraction.
+// x86 q4_0 matmul kernel. Two blocks share one 256-bit register: [block 2p | block 2p+1]
+// bytes; the low nibbles are elements 0..15 of both, the high nibbles 16..31, which is the
+// order of the activation record's q_paired copy, so no shuffle is needed. The -8 offset is
+// folded in per block as 8 * d_a * sum(a_q) from the record. 8 blocks per step.
 #pragma once
 #include "activations.hpp"
 #include "kiln/quant/blocks.hpp"
@@ -10,33 +11,46 @@ namespace kiln::kernels {
 namespace {
 
 struct q4_0_x86 {
-    // Block layout: byte j = element j (low nibble) | element j + 16 (high nibble).
+    // One block alone (the odd tail): byte j = element j (low nibble) | element j + 16 (high).
     static __m256i codes(const quant::q4_0_block& blk) {
         const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.q));
         const __m256i both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw);
         return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
     }
 
+    // Codes x activations of a block pair: 4 lanes of block 2p, then 4 lanes of block 2p+1.
+    // Two maddubs results add in 16 bits before widening: 2 * (2 * 15 * 127) < 2^15.
+    static __m256i pair_dot(__m256i lo, __m256i hi, const int8_t* paired) {
+        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, load256(paired)),
+                                           _mm256_maddubs_epi16(hi, load256(paired + 32)));
+        return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+    }
+
     template <int N>
     static void run(const uint8_t* row, size_t cols, const act_row* a, float* out) {
         const auto* blk = reinterpret_cast<const quant::q4_0_block*>(row);
         const size_t nb = cols / quant::q4_0_elems;
+        const __m256i low4 = _mm256_set1_epi8(0x0f);
         const __m256 minus8 = _mm256_set1_ps(-8.0f);
+        // hadd leaves lanes as blocks [0 2 4 6 | 1 3 5 7]: this puts them back in order.
+        const __m256i block_order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
         __m256 acc[N];
         for (int t = 0; t < N; ++t) acc[t] = _mm256_setzero_ps();
         size_t b = 0;
         for (; b + 8 <= nb; b += 8) {
             __m256i pairs[N][4];
             for (int p = 0; p < 4; ++p) {
-                const __m256i w0 = codes(blk[b + 2 * p]), w1 = codes(blk[b + 2 * p + 1]);
-                for (int t = 0; t < N; ++t) {
-                    const int8_t* aq = a[t].q + (b + 2 * p) * 32;
-                    pairs[t][p] = pair_sums(dot_u8s8(w0, load256(aq)), dot_u8s8(w1, load256(aq + 32)));
-                }
+                const __m256i raw = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b + 2 * p + 1].q)),
+                                                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b + 2 * p].q)));
+                const __m256i lo = _mm256_and_si256(raw, low4);
+                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
+                for (int t = 0; t < N; ++t) pairs[t][p] = pair_dot(lo, hi, a[t].qp + (b + 2 * p) * 32);
             }
             const __m256 dw = load_f16x8_strided(reinterpret_cast<const uint8_t*>(&blk[b].d), sizeof(quant::q4_0_block));
             for (int t = 0; t < N; ++t) {
-                const __m256 sums = _mm256_cvtepi32_ps(lane_sums8(pairs[t][0], pairs[t][1], pairs[t][2], pairs[t][3]));
+                const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(pairs[t][0], pairs[t][1]),
+                                                    _mm256_hadd_epi32(pairs[t][2], pairs[t][3]));
+                const __m256 sums = _mm256_cvtepi32_ps(_mm256_permutevar8x32_epi32(h, block_order));
                 // d_a * sum(codes * a) - 8 * d_a * sum(a), per block
                 const __m256 blocks = _mm256_fmadd_ps(sums, _mm256_loadu_ps(a[t].d + b),
                                                       _mm256_mul_ps(minus8, _mm256_loadu_ps(a[t].ds + b)));

@@ -32,6 +32,10 @@ inline void quantize_activations_x86(const float* x, size_t ldx, size_t cols, si
             const __m256i bytes = _mm256_packs_epi16(w01, w23);
             const __m256i ordered = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.q + b * activation_block), ordered);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out.qp + paired_index(b, 0, cols / activation_block)),
+                             _mm256_castsi256_si128(ordered));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out.qp + paired_index(b, 16, cols / activation_block)),
+                             _mm256_extracti128_si256(ordered, 1));
             out.d[b] = d;
             out.ds[b] = d * float(hsum_i32(sum32));
         }

@@ -17,6 +17,10 @@ namespace kiln::kernels {
 // q8_0, q4_0 and q4_k weights multiply activations quantized once per op by
 // quantize_activations: each token becomes one record of quantized_row_bytes(cols) bytes,
 //     int8  q[cols]          values in blocks of 32, q = round_even(x / d), |q| <= 127
+//     int8  q_paired[cols]   the same values with each pair of blocks (2p, 2p+1) stored as
+//                            halves [2p: 0..15][2p+1: 0..15][2p: 16..31][2p+1: 16..31] (an odd
+//                            last block as is): one 256-bit register of q4_0 nibbles then
+//                            holds two blocks with no shuffle
 //     float d[cols / 32]     per-block scale d = max|x| / 127
 //     float ds[cols / 32]    per-block d * sum(q): lets 4-bit kernels fold the weight offset/min
 //                            into one multiply per block instead of touching every element
@@ -24,7 +28,7 @@ namespace kiln::kernels {
 // ---------------------------------------------------------------------------------------------
 inline constexpr size_t activation_block = 32;
 constexpr size_t quantized_row_bytes(size_t cols) {
-    return (cols + 2 * sizeof(float) * (cols / activation_block) + 63) / 64 * 64;
+    return (2 * cols + 2 * sizeof(float) * (cols / activation_block) + 63) / 64 * 64;
 }
 // True for weight types whose matrix kernels take quantize_activations output.
 constexpr bool uses_quantized_activations(tensor_type type) {
