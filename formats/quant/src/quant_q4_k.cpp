@@ -99,9 +99,9 @@ void quantize_row_q4_k(const float* src, void* dst, size_t n) {
             for (size_t i = 0; i < sub_elems; ++i)
                 codes[j * sub_elems + i] = uint8_t(quantize_q4(x[j * sub_elems + i], scale, min));
         }
-        for (size_t g = 0; g < 4; ++g)
-            for (size_t i = 0; i < 32; ++i)
-                out.q[32 * g + i] = uint8_t(codes[64 * g + i] | (codes[64 * g + 32 + i] << 4));
+        for (size_t j = 0; j < sub_blocks; ++j)
+            for (size_t i = 0; i < 16; ++i)
+                out.q[16 * j + i] = uint8_t(codes[32 * j + i] | (codes[32 * j + 16 + i] << 4));
     }
 }
 
@@ -111,14 +111,12 @@ void dequantize_row_q4_k(const void* src, float* dst, size_t n) {
         const q4_k_block& in = blocks[b];
         const float d = f16_to_f32(in.d), dmin = f16_to_f32(in.dmin);
         float* out = dst + b * q4_k_elems;
-        for (size_t g = 0; g < 4; ++g) {
-            const float scale_lo = d * float(unpack6(in.scales, unsigned(2 * g)));
-            const float min_lo = dmin * float(unpack6(in.scales + 6, unsigned(2 * g)));
-            const float scale_hi = d * float(unpack6(in.scales, unsigned(2 * g + 1)));
-            const float min_hi = dmin * float(unpack6(in.scales + 6, unsigned(2 * g + 1)));
-            for (size_t i = 0; i < 32; ++i) {
-                out[64 * g + i] = scale_lo * float(in.q[32 * g + i] & 15) - min_lo;
-                out[64 * g + 32 + i] = scale_hi * float(in.q[32 * g + i] >> 4) - min_hi;
+        for (unsigned j = 0; j < sub_blocks; ++j) {
+            const float scale = d * float(unpack6(in.scales, j));
+            const float min = dmin * float(unpack6(in.scales + 6, j));
+            for (size_t i = 0; i < 16; ++i) {
+                out[32 * j + i] = scale * float(in.q[16 * j + i] & 15) - min;
+                out[32 * j + 16 + i] = scale * float(in.q[16 * j + i] >> 4) - min;
             }
         }
     }

@@ -1,5 +1,5 @@
-// NEON q4_k matmul kernel: one super-block per step; each 32-byte group gives two sub-blocks
-// (low and high nibbles); scales and mins applied 4 sub-blocks at a time.
+// NEON q4_k matmul kernel: one super-block per step; each sub-block is 16 bytes whose low
+// nibbles are elements 0..15 and high nibbles 16..31; scales and mins apply 4 at a time.
 #pragma once
 #include "activations.hpp"
 #include "kiln/quant/blocks.hpp"
@@ -19,17 +19,11 @@ struct q4_k_neon {
         for (size_t b = 0; b < nb; ++b) {
             const quant::q4_k_block& sb = blk[b];
             int32x4_t v[N][8];  // per sub-block
-            for (int g = 0; g < 4; ++g) {
-                const uint8x16_t r0 = vld1q_u8(sb.q + 32 * g), r1 = vld1q_u8(sb.q + 32 * g + 16);
-                const int8x16_t lo0 = vreinterpretq_s8_u8(vandq_u8(r0, low4));
-                const int8x16_t lo1 = vreinterpretq_s8_u8(vandq_u8(r1, low4));
-                const int8x16_t hi0 = vreinterpretq_s8_u8(vshrq_n_u8(r0, 4));
-                const int8x16_t hi1 = vreinterpretq_s8_u8(vshrq_n_u8(r1, 4));
-                for (int t = 0; t < N; ++t) {
-                    const int8_t* aq = a[t].q + b * 256 + g * 64;
-                    v[t][2 * g] = dot32(lo0, lo1, aq);
-                    v[t][2 * g + 1] = dot32(hi0, hi1, aq + 32);
-                }
+            for (int j = 0; j < 8; ++j) {
+                const uint8x16_t raw = vld1q_u8(sb.q + 16 * j);
+                const int8x16_t lo = vreinterpretq_s8_u8(vandq_u8(raw, low4));
+                const int8x16_t hi = vreinterpretq_s8_u8(vshrq_n_u8(raw, 4));
+                for (int t = 0; t < N; ++t) v[t][j] = dot32(lo, hi, a[t].q + b * 256 + j * 32);
             }
             float32x4_t sc0, sc1, mn0, mn1;
             unpack6x8(sb.scales, sc0, sc1);

@@ -93,12 +93,11 @@ void matmul_q4_k(const void* w, size_t row_begin, size_t row_end, size_t cols, c
             const quant::q4_k_block& blk = blocks[r * nb + b];
             const float d = f16_to_f32(blk.d), dmin = f16_to_f32(blk.dmin);
             for (unsigned j = 0; j < 8; ++j) {
-                // Sub-block j is the low (even j) or high (odd j) nibbles of group j / 2.
-                const uint8_t* q = blk.q + 32 * (j / 2);
-                const unsigned shift = 4 * (j % 2);
-                const size_t ab = b * 8 + j;  // activation block
+                const uint8_t* q = blk.q + 16 * j;  // byte i: element i | element i + 16
+                const size_t ab = b * 8 + j;        // activation block
+                const int8_t* aq = a.q + ab * 32;
                 int isum = 0;
-                for (size_t i = 0; i < 32; ++i) isum += ((q[i] >> shift) & 15) * a.q[ab * 32 + i];
+                for (size_t i = 0; i < 16; ++i) isum += (q[i] & 15) * aq[i] + (q[i] >> 4) * aq[i + 16];
                 const float sc = float(quant::unpack6(blk.scales, j));
                 const float mn = float(quant::unpack6(blk.scales + 6, j));
                 sum += d * sc * a.d[ab] * float(isum) - dmin * mn * a.ds[ab];

@@ -27,9 +27,10 @@ struct q4_0_block {
 // sc[j] and a 6-bit min m[j]; x = d * sc[j] * q - dmin * m[j] with q in 0..15.
 //   scales[0..5]  : the 8 scales as one 48-bit little-endian field, sc[j] = bits 6j .. 6j+5
 //   scales[6..11] : the 8 mins, the same way
-//   q[128]        : 4 groups of 32 bytes; in group g, byte i holds element 64g + i (low nibble)
-//                   and element 64g + 32 + i (high nibble): a 32-byte load and one shift give
-//                   two whole sub-blocks, which is what a 256-bit register wants.
+//   q[128]        : sub-block j in bytes 16j .. 16j+15, ordered like q4_0: byte i holds its
+//                   element i (low nibble) and element i + 16 (high nibble). A 32-byte load
+//                   holds two sub-blocks; with the paired activation copy (kernels.hpp) the
+//                   two nibble halves of both multiply without any shuffle.
 inline constexpr size_t q4_k_elems = 256;
 struct q4_k_block {
     uint16_t d;     // f16 super scale of the sub-block scales
