@@ -66,6 +66,7 @@ private:
     std::array<int32_t, 256> byte_symbol_ids_{};
     // byte-bpe: added/special tokens matched in the raw text before pre-tokenization, longest first.
     std::vector<std::pair<std::string, int32_t>> special_tokens_;
+    std::array<bool, 256> special_token_starts_{};  // first bytes of special_tokens_, to skip most positions fast
     std::shared_ptr<const pretokenizer> pretokenizer_;
 };
 
