@@ -52,6 +52,30 @@ struct gguf_bytes {
     }
 };
 
+// One tensor for write_safetensors: its raw little-endian bytes must match dtype x shape.
+struct safetensors_entry {
+    std::string name;
+    std::string dtype;
+    std::vector<uint64_t> shape;
+    std::string bytes;
+};
+
+// A safetensors file with the tensors in the given order, packed back to back.
+inline void write_safetensors(const std::filesystem::path& path, const std::vector<safetensors_entry>& tensors) {
+    nlohmann::json header = nlohmann::json::object();
+    std::string data;
+    for (const auto& t : tensors) {
+        header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
+        data += t.bytes;
+    }
+    const std::string text = header.dump();
+    std::string out(8, '\0');
+    const uint64_t n = text.size();
+    std::memcpy(out.data(), &n, 8);
+    out += text + data;
+    std::ofstream(path, std::ios::binary).write(out.data(), std::streamsize(out.size()));
+}
+
 // Every tensor of llama2c/stories260K.bin under its kiln name, read directly from the file
 // (7 int32 header, then f32 arrays in the order MANIFEST.md gives).
 inline std::map<std::string, std::vector<float>> stories_bin_tensors() {
