@@ -5,6 +5,8 @@
 #include <fstream>
 
 #include "kiln/formats/error.hpp"
+#include "kiln/formats/gguf.hpp"
+#include "kiln/formats/hf_config.hpp"
 
 namespace kiln {
 namespace {
@@ -23,12 +25,15 @@ std::string first_bytes(const std::filesystem::path& path, size_t n) {
 model_source open_model_source(const std::filesystem::path& input, const import_options& options) {
     std::error_code ec;
     if (!std::filesystem::exists(input, ec)) throw file_error(input, "no such file or directory");
-    if (std::filesystem::is_directory(input, ec))
-        throw file_error(input, "Hugging Face folders are not supported yet");
+    if (std::filesystem::is_directory(input, ec)) {
+        if (!std::filesystem::exists(input / "config.json", ec))
+            throw file_error(input, "a folder without config.json is not a Hugging Face model");
+        return load_hf_folder(input);
+    }
     const std::string magic = first_bytes(input, 4);
     if (magic.empty()) throw file_error(input, "empty file");
     if (magic == "KILN") throw file_error(input, "already a .kiln file (use `kiln quantize` to change its type)");
-    if (magic == "GGUF") throw file_error(input, "GGUF files are not supported yet");
+    if (magic == "GGUF") return load_gguf(input);
     // Anything else is taken as a llama2.c checkpoint, whose header validation is strict.
     if (!options.tokenizer)
         throw file_error(input, "a llama2.c checkpoint needs its tokenizer: pass --tokenizer tokenizer.bin");
