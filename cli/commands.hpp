@@ -7,5 +7,8 @@ namespace kiln::cli {
 void setup_convert(CLI::App& app);
 void setup_run(CLI::App& app);
 void setup_inspect(CLI::App& app);
+void setup_synth(CLI::App& app);
+void setup_bench(CLI::App& app);
+void setup_perplexity(CLI::App& app);
 
 }  // namespace kiln::cli

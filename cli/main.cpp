@@ -14,6 +14,9 @@ int main(int argc, char** argv) {
     kiln::cli::setup_convert(app);
     kiln::cli::setup_run(app);
     kiln::cli::setup_inspect(app);
+    kiln::cli::setup_synth(app);
+    kiln::cli::setup_bench(app);
+    kiln::cli::setup_perplexity(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kiln/formats/error.hpp"
+#include "kiln/formats/gguf.hpp"
 #include "kiln/formats/hf_tokenizer.hpp"
 #include "kiln/formats/llama2c_tokenizer.hpp"
 #include "kiln/runtime/tokenizer.hpp"
@@ -74,10 +75,8 @@ const kiln::vocabulary& hf_vocab(const std::string& name) {
 // Hugging Face's BPE for a SentencePiece-style tokenizer.json, written plainly: "▁" for spaces and
 // in front, one symbol per character (bytes for characters outside the vocabulary), then merge the
 // pair with the lowest rank in the merges list, the leftmost on ties, until none applies.
-std::vector<int32_t> rank_order_bpe(const kiln::vocabulary& vocab, const std::map<std::string, size_t>& rank_of_pair,
-                                    const std::string& text) {
-    std::map<std::string, int32_t> id_of;
-    for (size_t id = 0; id < vocab.size(); ++id) id_of.emplace(vocab.tokens[id], static_cast<int32_t>(id));
+std::vector<int32_t> rank_order_bpe(const std::map<std::string, int32_t>& id_of,
+                                    const std::map<std::string, size_t>& rank_of_pair, const std::string& text) {
     std::vector<int32_t> ids;
     if (text.empty()) return ids;
     std::string normalized = "\xE2\x96\x81";
@@ -168,11 +167,13 @@ TEST_CASE("SentencePiece-style tokenizer.json loads as llama-spm and merges like
         kiln::test::read_json(models_dir() / "hf-tokenizers" / "llama2" / "tokenizer.json")["model"]["merges"];
     std::map<std::string, size_t> rank_of_pair;
     for (size_t rank = 0; rank < merges.size(); ++rank) rank_of_pair.emplace(merges[rank].get<std::string>(), rank);
+    std::map<std::string, int32_t> id_of;
+    for (size_t id = 0; id < vocab.size(); ++id) id_of.emplace(vocab.tokens[id], static_cast<int32_t>(id));
     const std::vector<vocab_test_case> cases = read_vocab_tests("ggml-vocab-llama-spm.gguf");
     for (const vocab_test_case& test_case : cases) {
         CAPTURE(test_case.text);
         const std::vector<int32_t> ids = tok.encode(test_case.text, false);
-        CHECK(ids == rank_order_bpe(vocab, rank_of_pair, test_case.text));
+        CHECK(ids == rank_order_bpe(id_of, rank_of_pair, test_case.text));
         CHECK(tok.decode(ids) == test_case.text);
     }
     CHECK(tok.encode("Hello world", true).front() == 1);
@@ -224,5 +225,16 @@ TEST_CASE("load_hf_tokenizer reports missing and malformed files") {
         FAIL("no error thrown");
     } catch (const kiln::file_error& problem) {
         CHECK(std::string(problem.what()).find("Unigram") != std::string::npos);
+    }
+}
+
+TEST_CASE("llama.cpp vocab-only GGUF files match their vectors") {
+    // GPT-2, DeepSeek LLM and DeepSeek Coder cover the pre-tokenizers no tokenizer.json here has.
+    for (const std::string name : {"gpt-2", "deepseek-llm", "deepseek-coder", "llama-spm", "phi-3"}) {
+        CAPTURE(name);
+        const std::string file = "ggml-vocab-" + name + ".gguf";
+        const kiln::vocabulary vocab = kiln::vocabulary_from_gguf(kiln::gguf_file::open(models_dir() / "vocab" / file));
+        const kiln::tokenizer tok(vocab);
+        check_against_vectors(tok, file);
     }
 }

@@ -19,6 +19,9 @@ tensor_type choose_stored_type(const std::string& name, const std::vector<uint64
     if (shape.size() < 2) return tensor_type::f32;  // norms and biases: tiny, kept exact
     tensor_type wanted = is_embedding(name) && options.embedding_type ? *options.embedding_type : options.type;
     if (row_fits(wanted, shape.back())) return wanted;
+    // A 4-bit request whose rows are too short for 256-element super-blocks keeps 4 bits with
+    // 32-element blocks; anything else that does not fit keeps full 16- or 32-bit precision.
+    if (wanted == tensor_type::q4_k && row_fits(tensor_type::q4_0, shape.back())) return tensor_type::q4_0;
     return is_quantized(wanted) ? tensor_type::f16 : tensor_type::f32;
 }
 

@@ -19,7 +19,8 @@ struct convert_options {
 };
 
 // The type a tensor is stored in: 1-D tensors stay f32; a matrix whose rows do not fit the
-// requested type's block falls back to f16 when the requested type is quantized, else f32.
+// requested type's block falls back to q4_0 (for q4_k, when rows fit 32), else f16 when the
+// requested type is quantized, else f32.
 tensor_type choose_stored_type(const std::string& name, const std::vector<uint64_t>& shape,
                                const convert_options& options);
 
