@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "kiln/formats/error.hpp"
 #include "kiln/runtime/fast_llama.hpp"
 #include "kiln/runtime/generate.hpp"
 #include "kiln/runtime/perplexity.hpp"
@@ -63,7 +64,7 @@ TEST_CASE("fast llama: f32 logits equal the reference within 1e-4 over 64 positi
 TEST_CASE("fast llama: f16 and f32 greedy tokens equal run.c's") {
     const auto reference = test::stories_reference();
     const auto expected = reference["cases"][0]["tokens"].get<std::vector<int32_t>>();
-    for (tensor_type type : {tensor_type::f32, tensor_type::f16, tensor_type::bf16}) {
+    for (tensor_type type : {tensor_type::f32, tensor_type::f16}) {  // bf16 keeps 8 mantissa bits: it may differ
         auto m = model::load(stories_of_type(type));
         thread_pool pool(2);
         fast_llama fast(m, pool);
