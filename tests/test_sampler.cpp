@@ -102,3 +102,17 @@ TEST_CASE("sampler rejects logits of the wrong size") {
     kiln::sampler sampler({}, 4);
     CHECK_THROWS(sampler.sample(std::vector<float>{1.0f, 2.0f}));
 }
+
+TEST_CASE("top_p alone draws the same tokens as top_p after a full sort") {
+    // top_k = 0 takes the pruned path (tokens too unlikely for the nucleus are dropped before the
+    // sort); top_k = n - 1 sorts all but the least likely token, which is never in a 0.9 nucleus here.
+    const std::vector<float> logits = spread_logits(8000);
+    kiln::sampler pruned({.temperature = 0.7f, .top_k = 0, .top_p = 0.9f, .seed = 11}, logits.size());
+    kiln::sampler sorted({.temperature = 0.7f, .top_k = 7999, .top_p = 0.9f, .seed = 11}, logits.size());
+    const std::vector<int32_t> pruned_draws = draw(pruned, logits, 200);
+    CHECK(pruned_draws == draw(sorted, logits, 200));
+    // The nucleus holds many tokens, so the comparison is not trivially about one token.
+    std::vector<int32_t> distinct = pruned_draws;
+    std::sort(distinct.begin(), distinct.end());
+    CHECK(std::unique(distinct.begin(), distinct.end()) - distinct.begin() > 50);
+}

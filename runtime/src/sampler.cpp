@@ -64,21 +64,32 @@ int32_t sampler::sample(std::span<const float> logits) {
     if (top_k_on) {
         kept = static_cast<size_t>(params_.top_k);
         std::partial_sort(candidates_.begin(), candidates_.begin() + kept, candidates_.end(), by_likelihood);
-    } else if (top_p_on) {
-        std::sort(candidates_.begin(), candidates_.end(), by_likelihood);
     }
 
-    // Softmax over the kept candidates, in double so that the result does not depend on summation order
-    // beyond the last bits.
+    // Softmax over the kept candidates, in double so that the result does not depend on summation
+    // order beyond the last bits.
     float max_logit = candidates_[0].logit;
     for (size_t i = 1; i < kept; ++i) max_logit = std::max(max_logit, candidates_[i].logit);
     const double inverse_temperature = 1.0 / static_cast<double>(params_.temperature);
+    auto weight = [&](const candidate& c) {
+        return std::exp((static_cast<double>(c.logit) - max_logit) * inverse_temperature);
+    };
     double total = 0.0;
-    for (size_t i = 0; i < kept; ++i) {
-        probabilities_[i] = std::exp((static_cast<double>(candidates_[i].logit) - max_logit) * inverse_temperature);
-        total += probabilities_[i];
-    }
+    for (size_t i = 0; i < kept; ++i) total += probabilities_[i] = weight(candidates_[i]);
+
     if (top_p_on) {
+        if (!top_k_on) {
+            // Sorting the whole vocabulary per token is the slow part, so drop first what cannot be in
+            // the nucleus: if a token of probability q is in it, the tokens from it on (at most n, none
+            // more likely) hold more than 1 - top_p, so q > (1 - top_p) / n.
+            const double cutoff = (1.0 - static_cast<double>(params_.top_p)) / static_cast<double>(kept) * total;
+            size_t survivors = 0;
+            for (size_t i = 0; i < kept; ++i)
+                if (probabilities_[i] >= cutoff) candidates_[survivors++] = candidates_[i];
+            kept = survivors;
+            std::sort(candidates_.begin(), candidates_.begin() + kept, by_likelihood);
+            for (size_t i = 0; i < kept; ++i) probabilities_[i] = weight(candidates_[i]);
+        }
         // Candidates are sorted here: keep the shortest prefix whose mass reaches top_p (at least one).
         const double mass_needed = static_cast<double>(params_.top_p) * total;
         double mass = 0.0;
