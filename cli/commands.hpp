@@ -10,5 +10,6 @@ void setup_inspect(CLI::App& app);
 void setup_synth(CLI::App& app);
 void setup_bench(CLI::App& app);
 void setup_perplexity(CLI::App& app);
+void setup_quantize(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     kiln::cli::setup_synth(app);
     kiln::cli::setup_bench(app);
     kiln::cli::setup_perplexity(app);
+    kiln::cli::setup_quantize(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

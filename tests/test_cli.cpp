@@ -83,3 +83,21 @@ TEST_CASE("cli: --version and --help") {
     CHECK(h.exit_code == 0);
     CHECK(h.out.find("--top-p") != std::string::npos);
 }
+
+TEST_CASE("cli: quantize of the f32 file equals converting straight to the type") {
+    test::temp_dir dir;
+    auto f32 = dir / "f32.kiln", direct = dir / "direct.kiln", requantized = dir / "requantized.kiln";
+    const std::string source = quote(test::stories_bin()) + " --tokenizer " + quote(test::tok512_bin());
+    REQUIRE(test::run_kiln("convert " + source + " -o " + quote(f32), dir).exit_code == 0);
+    REQUIRE(test::run_kiln("convert " + source + " --type q4_0 -o " + quote(direct), dir).exit_code == 0);
+    auto r = test::run_kiln("quantize " + quote(f32) + " " + quote(requantized) + " --type q4_0", dir);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    auto slurp = [](const std::filesystem::path& p) {
+        std::ifstream in(p, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    CHECK(slurp(direct) == slurp(requantized));
+    auto same = test::run_kiln("quantize " + quote(f32) + " " + quote(f32) + " --type q8_0", dir);
+    CHECK(same.exit_code != 0);
+    CHECK(same.err.find("overwrite the input") != std::string::npos);
+}

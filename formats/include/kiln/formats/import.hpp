@@ -20,3 +20,10 @@ model_source open_model_source(const std::filesystem::path& input, const import_
 model_source load_llama2c(const std::filesystem::path& checkpoint, const std::filesystem::path& tokenizer);
 
 }  // namespace kiln
+
+namespace kiln {
+
+// A .kiln file as a model_source (every tensor dequantized to f32 on demand), for `kiln quantize`.
+model_source load_kiln_source(const std::filesystem::path& path);
+
+}  // namespace kiln
