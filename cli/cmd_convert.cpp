@@ -37,8 +37,8 @@ void run_convert(const convert_args& args) {
 
 void setup_convert(CLI::App& app) {
     auto args = std::make_shared<convert_args>();
-    auto* cmd = app.add_subcommand("convert", "Convert a llama2.c checkpoint into a .kiln file");
-    cmd->add_option("input", args->input, "Model to convert (llama2.c .bin)")->required();
+    auto* cmd = app.add_subcommand("convert", "Convert a llama2.c checkpoint, GGUF file or Hugging Face folder into a .kiln file");
+    cmd->add_option("input", args->input, "Model to convert: llama2.c .bin, .gguf, or a Hugging Face folder (config.json + safetensors)")->required();
     cmd->add_option("-o,--output", args->output, "The .kiln file to write")->required();
     cmd->add_option("--tokenizer", args->tokenizer, "Tokenizer file (llama2.c tokenizer.bin) for llama2.c checkpoints");
     cmd->add_option("--type", args->type, "Weight type of the matrices: f32, f16, bf16, q8_0, q4_0, q4_k")
