@@ -171,6 +171,11 @@ TEST_CASE("gguf reader: bad headers and hostile counts") {
     g.header(3, 0, 1).key("a", 9).u32(8).u64(uint64_t(1) << 58);  // 2^58 strings
     CHECK(open_error(g, dir).find("cannot fit") != std::string::npos);
 
+    g = {};  // 2^23 + 1 real u8 items: each would cost ~40 bytes parsed, so the total is capped
+    g.header(3, 0, 1).key("a", 9).u32(0).u64((uint64_t(1) << 23) + 1);
+    g.out += std::string((size_t(1) << 23) + 1, '\x01');
+    CHECK(open_error(g, dir).find("items in all") != std::string::npos);
+
     g = {};
     g.header(3, 0, 1).key("x", 13).u32(0);
     CHECK(open_error(g, dir).find("unknown value type 13") != std::string::npos);

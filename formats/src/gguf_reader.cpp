@@ -17,6 +17,9 @@ namespace {
 constexpr uint32_t gguf_magic = 0x46554747;  // "GGUF" read as a little-endian u32
 constexpr uint32_t max_array_depth = 8;      // nested arrays deeper than this are refused (stack safety)
 constexpr uint32_t max_dims = 4;             // GGML_MAX_DIMS
+// Parsed array items cost ~40 bytes each against 1 on disk for a u8 array, so the total is capped:
+// the largest real vocabularies (tokens + scores + types + merges) stay near a million items.
+constexpr uint64_t max_array_items = uint64_t(1) << 23;
 
 // Bounds-checked little-endian reads over the mapped file.
 class cursor {
@@ -78,7 +81,7 @@ uint64_t min_value_bytes(gguf_type type) {
 
 bool known_value_type(uint32_t t) { return t <= static_cast<uint32_t>(gguf_type::f64); }
 
-gguf_value read_value(cursor& in, uint32_t type, const std::string& key, uint32_t depth) {
+gguf_value read_value(cursor& in, uint32_t type, const std::string& key, uint32_t depth, uint64_t& items_left) {
     if (!known_value_type(type)) in.fail("metadata '" + key + "' has unknown value type " + std::to_string(type));
     gguf_value v;
     switch (static_cast<gguf_type>(type)) {
@@ -101,10 +104,13 @@ gguf_value read_value(cursor& in, uint32_t type, const std::string& key, uint32_
                 in.fail("metadata '" + key + "' has unknown array element type " + std::to_string(element_type));
             const uint64_t count = in.read<uint64_t>(key + " element count");
             in.check_count(count, min_value_bytes(static_cast<gguf_type>(element_type)), "metadata '" + key + "' element count");
+            if (count > items_left)
+                in.fail("metadata '" + key + "' makes the arrays hold more than " + std::to_string(max_array_items) + " items in all");
+            items_left -= count;
             gguf_array array;
             array.element_type = static_cast<gguf_type>(element_type);
             array.items.reserve(static_cast<size_t>(count));
-            for (uint64_t i = 0; i < count; ++i) array.items.push_back(read_value(in, element_type, key, depth + 1));
+            for (uint64_t i = 0; i < count; ++i) array.items.push_back(read_value(in, element_type, key, depth + 1, items_left));
             v.value = std::move(array);
             break;
         }
@@ -136,10 +142,11 @@ gguf_file gguf_file::open(const std::filesystem::path& path) {
     in.check_count(metadata_count, 13, "metadata count");
     in.check_count(tensor_count, 32, "tensor count");
 
+    uint64_t items_left = max_array_items;
     for (uint64_t i = 0; i < metadata_count; ++i) {
         std::string key = in.read_string("metadata key " + std::to_string(i));
         const uint32_t type = in.read<uint32_t>("type of metadata '" + key + "'");
-        gguf_value value = read_value(in, type, key, 0);
+        gguf_value value = read_value(in, type, key, 0, items_left);
         if (!file.metadata_.emplace(key, std::move(value)).second) in.fail("metadata key '" + key + "' appears twice");
     }
 
