@@ -3,6 +3,8 @@
 // give the vocabularies the tokenizer needs.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "kiln/formats/error.hpp"
 #include "kiln/formats/gguf.hpp"
 #include "kiln/formats/model_config.hpp"
@@ -188,4 +190,81 @@ TEST_CASE("gguf vocabulary: bad tokenizer metadata is refused") {
     g.header(3, 0, 2).kv_string("tokenizer.ggml.model", "llama");
     g.key("tokenizer.ggml.tokens", 9).u32(4).u64(1).u32(5);  // numbers, not strings
     CHECK(vocab_error(g).find("expected a string") != std::string::npos);
+}
+
+TEST_CASE("gguf import: a synthetic qwen2 file maps biases and quantized tensors with NEOX RoPE") {
+    // dim 32, ffn 32, 1 block, 2 heads of 16, 1 kv head, vocabulary of 4 byte-bpe tokens.
+    struct tensor {
+        std::string name;
+        std::vector<uint64_t> dims;  // GGUF order
+        uint32_t type;
+        std::string bytes;
+    };
+    auto f32_zeros = [](size_t n) { return std::string(n * 4, '\0'); };
+    std::vector<tensor> tensors;
+    // token_embd as Q8_0: row r is one block with d = 0.5 (f16 0x3800) and q[j] = j - r.
+    std::string embd;
+    for (int r = 0; r < 4; ++r) {
+        embd += std::string("\x00\x38", 2);
+        for (int j = 0; j < 32; ++j) embd += char(int8_t(j - r));
+    }
+    tensors.push_back({"token_embd.weight", {32, 4}, 8, embd});
+    tensors.push_back({"output_norm.weight", {32}, 0, f32_zeros(32)});
+    for (const char* name : {"attn_norm", "ffn_norm"}) tensors.push_back({std::string("blk.0.") + name + ".weight", {32}, 0, f32_zeros(32)});
+    tensors.push_back({"blk.0.attn_q.weight", {32, 32}, 0, f32_zeros(32 * 32)});
+    tensors.push_back({"blk.0.attn_q.bias", {32}, 0, f32_zeros(32)});
+    tensors.push_back({"blk.0.attn_k.weight", {32, 16}, 0, f32_zeros(16 * 32)});
+    tensors.push_back({"blk.0.attn_k.bias", {16}, 0, f32_zeros(16)});
+    tensors.push_back({"blk.0.attn_v.weight", {32, 16}, 0, f32_zeros(16 * 32)});
+    tensors.push_back({"blk.0.attn_v.bias", {16}, 0, f32_zeros(16)});
+    tensors.push_back({"blk.0.attn_output.weight", {32, 32}, 0, f32_zeros(32 * 32)});
+    for (const char* name : {"ffn_gate", "ffn_up", "ffn_down"})
+        tensors.push_back({std::string("blk.0.") + name + ".weight", {32, 32}, 2, std::string(32 * 18, '\0')});  // Q4_0
+
+    test::gguf_bytes g;
+    g.header(3, tensors.size(), 11);
+    g.kv_string("general.architecture", "qwen2");
+    g.kv_u32("qwen2.embedding_length", 32).kv_u32("qwen2.feed_forward_length", 32).kv_u32("qwen2.block_count", 1);
+    g.kv_u32("qwen2.attention.head_count", 2).kv_u32("qwen2.attention.head_count_kv", 1);
+    g.kv_f32("qwen2.rope.freq_base", 1000000.0f);
+    g.kv_string("tokenizer.ggml.model", "gpt2").kv_string("tokenizer.ggml.pre", "qwen2");
+    g.key("tokenizer.ggml.tokens", 9).u32(8).u64(4).str("a").str("b").str("ab").str("<|endoftext|>");
+    g.key("tokenizer.ggml.merges", 9).u32(8).u64(1).str("a b");
+    uint64_t offset = 0;
+    for (const auto& t : tensors) {
+        g.tensor_info(t.name, t.dims, t.type, offset);
+        offset += (t.bytes.size() + 31) / 32 * 32;
+    }
+    g.pad_to(32);
+    for (const auto& t : tensors) {
+        g.out += t.bytes;
+        g.pad_to(32);
+    }
+    test::temp_dir dir;
+    g.write(dir / "qwen2.gguf");
+
+    const model_source source = load_gguf(dir / "qwen2.gguf");
+    const llama_config c = llama_config::from_metadata(source.meta);
+    CHECK(c.rope == rope_style::neox);
+    CHECK(c.head_dim == 16);
+    CHECK(c.vocab_size == 4);
+    CHECK(c.rope_theta == 1000000.0);
+    CHECK(source.meta.get_string("general.source") == "gguf (qwen2)");
+    const auto by = test::by_name(source);
+    CHECK(by.size() == tensors.size());
+    REQUIRE(by.count("blk.0.attn_k_bias"));
+    CHECK(by.at("blk.0.attn_k_bias")->shape == std::vector<uint64_t>{16});
+    CHECK(by.at("blk.0.ffn_up")->source_type == "q4_0");
+    CHECK(by.at("token_embd")->source_type == "q8_0");
+    const auto embd_values = test::read_all(*by.at("token_embd"));
+    REQUIRE(embd_values.size() == 128);
+    CHECK(embd_values[0] == 0.0f);
+    CHECK(embd_values[31] == 15.5f);        // row 0, q = 31
+    CHECK(embd_values[3 * 32 + 0] == -1.5f);  // row 3, q = -3
+    const auto down = test::read_all(*by.at("blk.0.ffn_down"));
+    CHECK(std::all_of(down.begin(), down.end(), [](float x) { return x == 0.0f; }));  // d = 0
+    const vocabulary v = vocabulary::from_metadata(source.meta);
+    CHECK(v.model == "byte-bpe");
+    CHECK(v.pre == "qwen2");
+    CHECK(v.merges == std::vector<std::string>{"a b"});
 }
