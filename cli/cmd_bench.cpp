@@ -31,8 +31,8 @@ struct bench_args {
 // What the table says about the model, computed once from its tensor table.
 struct model_summary {
     std::string name;
-    double size_gib = 0;
-    double params_b = 0;
+    double size_bytes = 0;  // all tensors
+    double params = 0;
     std::string main_type;        // the type holding most matrix bytes
     uint64_t streamed_bytes = 0;  // matrix bytes read per generated token
 };
@@ -52,8 +52,8 @@ model_summary summarize(const std::string& path, const model& m) {
     }
     // A shared classifier streams the embedding table after all.
     if (m.weights().output == m.weights().token_embd) s.streamed_bytes += m.weights().output->size;
-    s.size_gib = double(bytes) / double(1ull << 30);
-    s.params_b = double(params) / 1e9;
+    s.size_bytes = double(bytes);
+    s.params = double(params);
     uint64_t most = 0;
     for (const auto& [type, n] : matrix_bytes_by_type)
         if (n > most) most = n, s.main_type = type;
@@ -102,18 +102,32 @@ timing time_test(language_model& lm, const std::vector<int32_t>& tokens, int dep
     return summarize_rates(rates);
 }
 
+// Bytes as GiB, or MiB below one GiB so that small models do not read 0.00.
+std::string bytes_text(double bytes) {
+    char buf[32];
+    if (bytes >= double(1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / double(1ull << 30));
+    else std::snprintf(buf, sizeof buf, "%.2f MiB", bytes / double(1ull << 20));
+    return buf;
+}
+
+std::string params_text(double params) {
+    char buf[32];
+    if (params >= 1e9) std::snprintf(buf, sizeof buf, "%.2f B", params / 1e9);
+    else std::snprintf(buf, sizeof buf, "%.2f M", params / 1e6);
+    return buf;
+}
+
 void print_row(const model_summary& s, int threads, const std::string& test, const timing& t, bool generation) {
-    std::string weights = "", bandwidth = "";
+    std::string weights, bandwidth;
     if (generation) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%.2f GiB", double(s.streamed_bytes) / double(1ull << 30));
-        weights = buf;
+        char buf[32];
         std::snprintf(buf, sizeof buf, "%.1f", double(s.streamed_bytes) * t.mean / 1e9);
+        weights = bytes_text(double(s.streamed_bytes));
         bandwidth = buf;
     }
-    std::printf("| %s | %.2f GiB | %.2f B | %s | %d | %s | %.2f ± %.2f | %s | %s |\n", s.name.c_str(), s.size_gib,
-                s.params_b, s.main_type.c_str(), threads, test.c_str(), t.mean, t.stddev, weights.c_str(),
-                bandwidth.c_str());
+    std::printf("| %s | %s | %s | %s | %d | %s | %.2f ± %.2f | %s | %s |\n", s.name.c_str(),
+                bytes_text(s.size_bytes).c_str(), params_text(s.params).c_str(), s.main_type.c_str(), threads,
+                test.c_str(), t.mean, t.stddev, weights.c_str(), bandwidth.c_str());
     std::fflush(stdout);
 }
 
