@@ -34,7 +34,8 @@ TEST_CASE("reference llama: stories260K logits match run.c within 1e-4") {
 TEST_CASE("reference llama: greedy generation reproduces every run.c token") {
     auto m = model::load(test::converted_stories());
     tokenizer tok(m->vocab());
-    for (const auto& c : test::stories_reference()["cases"]) {
+    const auto reference = test::stories_reference();  // a range-for over a temporary's member would dangle
+    for (const auto& c : reference["cases"]) {
         const auto expected = c["tokens"].get<std::vector<int32_t>>();
         const int32_t steps = c["steps"].get<int32_t>();
         generation_request request;

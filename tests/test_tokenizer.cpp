@@ -199,8 +199,8 @@ TEST_CASE("spm decode of encode is the identity") {
     std::vector<std::string> samples = {"", " ", "  ", "\n", "a", " leading space", "trailing space ",
                                         "tabs\tand\r\nCRLF", "héllo wörld", "日本語のテキスト", "emoji 😀🎉 mixed",
                                         "\xE2\x80\x8A hair space", "multiple   spaces   here"};
-    for (const auto& test_case : kiln::test::read_json(llama2c_dir() / "tokenizer.tests.json")["cases"])
-        samples.push_back(test_case["text"]);
+    const auto tests_json = kiln::test::read_json(llama2c_dir() / "tokenizer.tests.json");  // must outlive the loop
+    for (const auto& test_case : tests_json["cases"]) samples.push_back(test_case["text"]);
     const std::vector<std::string> random = random_utf8_strings(300, 20240601);
     samples.insert(samples.end(), random.begin(), random.end());
     for (const std::string& text : samples) {
