@@ -1,13 +1,7 @@
 // Import of llama2.c legacy (version 0) checkpoints: 7 int32 header, then f32 tensors.
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
-#include <memory>
 
+#include "hf_gguf_mapped_file.hpp"
 #include "kiln/formats/error.hpp"
 #include "kiln/formats/import.hpp"
 #include "kiln/formats/llama2c_tokenizer.hpp"
@@ -15,46 +9,14 @@
 #include "kiln/formats/vocabulary.hpp"
 
 namespace kiln {
-namespace {
-
-// A read-only mapping kept alive by every tensor callback that reads from it.
-struct mapped_file {
-    const std::byte* data = nullptr;
-    uint64_t size = 0;
-    ~mapped_file() {
-        if (data) ::munmap(const_cast<std::byte*>(data), size);
-    }
-};
-
-std::shared_ptr<mapped_file> map_whole_file(const std::filesystem::path& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw file_error(path, std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ::close(fd);
-        throw file_error(path, "not a regular file");
-    }
-    auto file = std::make_shared<mapped_file>();
-    file->size = static_cast<uint64_t>(st.st_size);
-    if (file->size == 0) {
-        ::close(fd);
-        throw file_error(path, "empty file");
-    }
-    void* p = ::mmap(nullptr, file->size, PROT_READ, MAP_SHARED, fd, 0);
-    ::close(fd);
-    if (p == MAP_FAILED) throw file_error(path, "mmap failed");
-    file->data = static_cast<const std::byte*>(p);
-    return file;
-}
-
-}  // namespace
-
 model_source load_llama2c(const std::filesystem::path& checkpoint, const std::filesystem::path& tokenizer_path) {
-    auto file = map_whole_file(checkpoint);
+    // The mapping is shared with every tensor callback, which reads from it later.
+    auto file = detail::mapped_file::open(checkpoint);
     constexpr uint64_t header_bytes = 7 * sizeof(int32_t);
-    if (file->size < header_bytes) throw file_error(checkpoint, "truncated llama2.c header");
+    if (file->size() == 0) throw file_error(checkpoint, "empty file");
+    if (file->size() < header_bytes) throw file_error(checkpoint, "truncated llama2.c header");
     int32_t h[7];
-    std::memcpy(h, file->data, sizeof h);
+    std::memcpy(h, file->bytes().data(), sizeof h);
     const char* names[7] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
     for (int i = 0; i < 7; ++i)
         if (h[i] == 0 || (h[i] < 0 && i != 5))
@@ -96,7 +58,7 @@ model_source load_llama2c(const std::filesystem::path& checkpoint, const std::fi
         const uint64_t offset = cursor;
         cursor += count * sizeof(float);
         source.tensors.push_back({name, std::move(shape), "f32", [file, offset, count](std::span<float> out) {
-                                      std::memcpy(out.data(), file->data + offset, count * sizeof(float));
+                                      std::memcpy(out.data(), file->bytes().data() + offset, count * sizeof(float));
                                   }});
     };
     // llama2.c stores each kind of tensor for all layers together; kiln names them per layer.
@@ -116,11 +78,11 @@ model_source load_llama2c(const std::filesystem::path& checkpoint, const std::fi
     add("output_norm", {dim});
     cursor += 2 * config.context_length * head_size / 2 * sizeof(float);  // legacy RoPE tables, unused
     if (!shared_classifier) add("output", {vocab, dim});
-    if (cursor > file->size)
+    if (cursor > file->size())
         throw file_error(checkpoint, "truncated: the header's shapes need " + std::to_string(cursor) +
-                                         " bytes, the file has " + std::to_string(file->size));
-    if (cursor < file->size)
-        throw file_error(checkpoint, "file has " + std::to_string(file->size - cursor) +
+                                         " bytes, the file has " + std::to_string(file->size()));
+    if (cursor < file->size())
+        throw file_error(checkpoint, "file has " + std::to_string(file->size() - cursor) +
                                          " bytes more than its header's shapes explain");
 
     config.to_metadata(source.meta);
