@@ -79,10 +79,14 @@ std::span<const float> fast_llama::forward_batch(std::span<const int32_t> tokens
     return std::span<const float>(logits_.data(), all_logits ? tokens.size() * c.vocab_size : c.vocab_size);
 }
 
-void fast_llama::prepare_input(const float* x, size_t cols, size_t n) {
+void fast_llama::prepare_input(const float* x, size_t cols, size_t n,
+                               std::initializer_list<const tensor_view*> consumers) {
     input_f32_ = x;
     input_cols_ = cols;
-    if (cols % kernels::activation_block == 0) kernels_.quantize_activations(x, cols, cols, n, input_q_.data());
+    const bool wanted = std::any_of(consumers.begin(), consumers.end(), [](const tensor_view* w) {
+        return kernels::uses_quantized_activations(w->type);
+    });
+    if (wanted) kernels_.quantize_activations(x, cols, cols, n, input_q_.data());
 }
 
 void fast_llama::matmul(const tensor_view& w, size_t n, float* y) {
@@ -140,7 +144,7 @@ void fast_llama::forward_step(const int32_t* tokens, size_t n, int32_t pos, bool
         const llama_layer_weights& L = w.layers[l];
         for (size_t t = 0; t < n; ++t)
             kernels_.rmsnorm(x_.data() + t * dim, f32_data(L.attn_norm), eps, xb_.data() + t * dim, dim);
-        prepare_input(xb_.data(), dim, n);
+        prepare_input(xb_.data(), dim, n, {L.attn_q, L.attn_k, L.attn_v});
         matmul(*L.attn_q, n, q_.data());
         matmul(*L.attn_k, n, k_.data());
         matmul(*L.attn_v, n, v_.data());
@@ -161,17 +165,17 @@ void fast_llama::forward_step(const int32_t* tokens, size_t n, int32_t pos, bool
             std::memcpy(layer_values + (size_t(pos) + t) * kv_dim, v, kv_dim * sizeof(float));
         }
         attention(l, n, pos);
-        prepare_input(att_out_.data(), q_dim, n);
+        prepare_input(att_out_.data(), q_dim, n, {L.attn_output});
         matmul(*L.attn_output, n, xb_.data());
         kernels_.add(x_.data(), xb_.data(), x_.data(), n * dim);
 
         for (size_t t = 0; t < n; ++t)
             kernels_.rmsnorm(x_.data() + t * dim, f32_data(L.ffn_norm), eps, xb_.data() + t * dim, dim);
-        prepare_input(xb_.data(), dim, n);
+        prepare_input(xb_.data(), dim, n, {L.ffn_gate, L.ffn_up});
         matmul(*L.ffn_gate, n, gate_.data());
         matmul(*L.ffn_up, n, up_.data());
         kernels_.swiglu(gate_.data(), up_.data(), gate_.data(), n * hidden);
-        prepare_input(gate_.data(), hidden, n);
+        prepare_input(gate_.data(), hidden, n, {L.ffn_down});
         matmul(*L.ffn_down, n, xb_.data());
         kernels_.add(x_.data(), xb_.data(), x_.data(), n * dim);
     }
@@ -180,7 +184,7 @@ void fast_llama::forward_step(const int32_t* tokens, size_t n, int32_t pos, bool
     const size_t first = all_logits ? 0 : n - 1, count = n - first;
     for (size_t t = first; t < n; ++t)
         kernels_.rmsnorm(x_.data() + t * dim, f32_data(w.output_norm), eps, xb_.data() + (t - first) * dim, dim);
-    prepare_input(xb_.data(), dim, count);
+    prepare_input(xb_.data(), dim, count, {w.output});
     matmul(*w.output, count, logits_out);
 }
 

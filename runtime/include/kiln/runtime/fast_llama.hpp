@@ -1,6 +1,7 @@
 // The fast llama forward pass: weights used in place from the mmap in their stored type, SIMD
 // kernels from the dispatch table, matrix rows split across the thread pool, batched prefill.
 #pragma once
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -31,8 +32,9 @@ public:
 private:
     // One batch step of at most max_batch tokens; writes logits rows for the tokens that want them.
     void forward_step(const int32_t* tokens, size_t n, int32_t pos, bool all_logits, float* logits_out);
-    // Quantizes n rows of `cols` activations once, for every following matmul that reads them.
-    void prepare_input(const float* x, size_t cols, size_t n);
+    // Makes n rows of `cols` activations the input of the following matmuls by `consumers`,
+    // quantizing them once when one of those weights takes int8 activations.
+    void prepare_input(const float* x, size_t cols, size_t n, std::initializer_list<const tensor_view*> consumers);
     // y[t * rows + r] = W x_t for the prepared input.
     void matmul(const tensor_view& w, size_t n, float* y);
     void attention(size_t layer, size_t n, int32_t pos);
