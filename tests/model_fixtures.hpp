@@ -4,8 +4,11 @@
 
 #include "kiln/formats/convert.hpp"
 #include "kiln/formats/import.hpp"
+#include "kiln/formats/model_config.hpp"
 #include "kiln/runtime/model.hpp"
 #include "test_support.hpp"
+
+#include <doctest/doctest.h>
 
 namespace kiln::test {
 
@@ -20,6 +23,17 @@ inline std::filesystem::path converted_stories(const convert_options& options = 
     auto path = dir / ("stories260K-" + std::to_string(counter++) + ".kiln");
     write_kiln(load_llama2c(stories_bin(), tok512_bin()), options, path);
     return path;
+}
+
+// The shape every importer must read for stories260K (context and RoPE style differ by source).
+inline void check_stories260K_shape(const llama_config& c) {
+    CHECK(c.dim == 64);
+    CHECK(c.hidden_dim == 172);
+    CHECK(c.n_layers == 5);
+    CHECK(c.n_heads == 8);
+    CHECK(c.n_kv_heads == 4);
+    CHECK(c.head_dim == 8);
+    CHECK(c.vocab_size == 512);
 }
 
 }  // namespace kiln::test

@@ -10,6 +10,7 @@
 #include "kiln/formats/model_config.hpp"
 #include "kiln/formats/vocabulary.hpp"
 #include "test_hf_gguf_support.hpp"
+#include "model_fixtures.hpp"
 
 using namespace kiln;
 
@@ -23,13 +24,7 @@ std::filesystem::path vocab_dir() { return test::models_dir() / "vocab"; }
 TEST_CASE("gguf import: stories260K config and tokenizer") {
     const model_source source = load_gguf(gguf_dir() / "stories260K.gguf");
     const llama_config c = llama_config::from_metadata(source.meta);
-    CHECK(c.dim == 64);
-    CHECK(c.hidden_dim == 172);
-    CHECK(c.n_layers == 5);
-    CHECK(c.n_heads == 8);
-    CHECK(c.n_kv_heads == 4);
-    CHECK(c.head_dim == 8);
-    CHECK(c.vocab_size == 512);
+    test::check_stories260K_shape(c);
     CHECK(c.context_length == 2048);
     CHECK(c.norm_eps == doctest::Approx(1e-5).epsilon(1e-6));
     CHECK(c.rope_theta == 10000.0);

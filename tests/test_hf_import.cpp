@@ -12,6 +12,7 @@
 #include "kiln/formats/llama2c_tokenizer.hpp"
 #include "kiln/formats/model_config.hpp"
 #include "test_hf_gguf_support.hpp"
+#include "model_fixtures.hpp"
 
 using namespace kiln;
 
@@ -66,13 +67,7 @@ std::vector<float> pattern(size_t n, int id) {
 TEST_CASE("hf import: stories260K config and tied embeddings") {
     const model_source source = load_hf_folder(hf_stories());
     const llama_config c = llama_config::from_metadata(source.meta);
-    CHECK(c.dim == 64);
-    CHECK(c.hidden_dim == 172);
-    CHECK(c.n_layers == 5);
-    CHECK(c.n_heads == 8);
-    CHECK(c.n_kv_heads == 4);
-    CHECK(c.head_dim == 8);
-    CHECK(c.vocab_size == 512);
+    test::check_stories260K_shape(c);
     CHECK(c.context_length == 512);
     CHECK(c.norm_eps == 1e-5);
     CHECK(c.rope_theta == 10000.0);

@@ -33,13 +33,7 @@ std::string import_error(const std::filesystem::path& checkpoint, const std::fil
 TEST_CASE("llama2c import: stories260K header and tensors") {
     model_source source = load_llama2c(test::stories_bin(), test::tok512_bin());
     llama_config c = llama_config::from_metadata(source.meta);
-    CHECK(c.dim == 64);
-    CHECK(c.hidden_dim == 172);
-    CHECK(c.n_layers == 5);
-    CHECK(c.n_heads == 8);
-    CHECK(c.n_kv_heads == 4);
-    CHECK(c.head_dim == 8);
-    CHECK(c.vocab_size == 512);
+    test::check_stories260K_shape(c);
     CHECK(c.context_length == 512);
     CHECK(source.tensors.size() == 2 + 5 * 9);  // shared classifier: no "output"
     // The first embedding value is the first float after the 28-byte header.
