@@ -8,11 +8,11 @@
 #include <random>
 
 #include "commands.hpp"
+#include "engine_options.hpp"
 #include "kiln/formats/error.hpp"
 #include "kiln/kernels/kernels.hpp"
 #include "kiln/runtime/fast_llama.hpp"
 #include "kiln/runtime/model.hpp"
-#include "kiln/runtime/reference_llama.hpp"
 
 namespace kiln::cli {
 namespace {
@@ -24,8 +24,7 @@ struct bench_args {
     std::vector<int> threads{0};
     int repetitions = 5;
     int depth = 0;
-    int batch = 512;
-    bool reference = false;
+    engine_args engine;  // its threads field is unused: -t takes a list here
 };
 
 // What the table says about the model, computed once from its tensor table.
@@ -145,23 +144,19 @@ void run_bench(const bench_args& args) {
 
     std::printf("kiln bench: simd %s, %d physical cores, %s path, %d repetitions after 1 warm-up%s\n\n",
                 std::string(kernels::active_isa()).c_str(), physical_core_count(),
-                args.reference ? "reference" : "fast", args.repetitions,
+                args.engine.reference ? "reference" : "fast", args.repetitions,
                 args.depth ? (", depth " + std::to_string(args.depth)).c_str() : "");
     std::printf("| model | size | params | type | threads | test | t/s | weights/token | GB/s |\n");
     std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: |\n");
     std::fflush(stdout);
     const std::string at_depth = args.depth ? " @ d" + std::to_string(args.depth) : "";
     // The reference path is single-threaded: one row set, whatever -t says.
-    const std::vector<int> thread_counts = args.reference ? std::vector<int>{1} : args.threads;
+    const std::vector<int> thread_counts = args.engine.reference ? std::vector<int>{1} : args.threads;
     for (int threads : thread_counts) {
         thread_pool pool(threads);
-        std::unique_ptr<language_model> lm;
-        if (args.reference) lm = std::make_unique<reference_llama>(m, context);
-        else
-            lm = std::make_unique<fast_llama>(
-                m, pool, fast_llama_options{.context_length = context, .max_batch = std::max(1, args.batch)});
+        std::unique_ptr<language_model> lm = make_engine(m, pool, args.engine, context);
         if (args.depth > 0) lm->forward_batch(std::span<const int32_t>(tokens.data(), size_t(args.depth)), 0, false);
-        const int shown_threads = args.reference ? 1 : pool.size();
+        const int shown_threads = args.engine.reference ? 1 : pool.size();
         for (int p : args.prompt_sizes)
             if (p > 0)
                 print_row(summary, shown_threads, "pp" + std::to_string(p) + at_depth,
@@ -197,8 +192,7 @@ void setup_bench(CLI::App& app) {
     cmd->add_option("-d,--depth", args->depth, "Tokens already in the KV cache before each test")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
-    cmd->add_option("-b,--batch", args->batch, "Tokens per prefill step")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_flag("--reference", args->reference, "Time the plain f32 reference forward pass (one thread)");
+    add_engine_options(cmd, args->engine, false, false);
     cmd->callback([args] { run_bench(*args); });
 }
 

@@ -3,10 +3,9 @@
 #include <fstream>
 
 #include "commands.hpp"
+#include "engine_options.hpp"
 #include "kiln/formats/error.hpp"
-#include "kiln/runtime/fast_llama.hpp"
 #include "kiln/runtime/perplexity.hpp"
-#include "kiln/runtime/reference_llama.hpp"
 #include "kiln/runtime/tokenizer.hpp"
 #include "progress.hpp"
 
@@ -17,8 +16,7 @@ struct perplexity_args {
     std::string model_path, text_path, save_logits, kl_divergence;
     int32_t n_ctx = 256;
     size_t chunks = 0;
-    int threads = 0;
-    bool reference = false;
+    engine_args engine;
 };
 
 void run_perplexity(const perplexity_args& args) {
@@ -29,10 +27,8 @@ void run_perplexity(const perplexity_args& args) {
     tokenizer tok(m->vocab());
     const std::vector<int32_t> tokens = tok.encode(text, true);
 
-    thread_pool pool(args.threads);
-    std::unique_ptr<language_model> lm;
-    if (args.reference) lm = std::make_unique<reference_llama>(m, args.n_ctx);
-    else lm = std::make_unique<fast_llama>(m, pool, fast_llama_options{.context_length = args.n_ctx, .max_batch = 64});
+    thread_pool pool(args.engine.threads);
+    std::unique_ptr<language_model> lm = make_engine(m, pool, args.engine, args.n_ctx);
 
     saved_logprobs saved, base;
     perplexity_options options;
@@ -64,10 +60,9 @@ void setup_perplexity(CLI::App& app) {
     cmd->add_option("-f,--file", args->text_path, "Text file")->required();
     cmd->add_option("-c,--ctx-size", args->n_ctx, "Window length in tokens")->capture_default_str()->check(CLI::Range(4, 1 << 20));
     cmd->add_option("--chunks", args->chunks, "Score at most this many windows (0 = all)")->capture_default_str();
-    cmd->add_option("-t,--threads", args->threads, "Threads (0 = physical cores)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--save-logits", args->save_logits, "Save this model's log-probabilities (the base for --kl-divergence)");
     cmd->add_option("--kl-divergence", args->kl_divergence, "Compare against log-probabilities saved with --save-logits");
-    cmd->add_flag("--reference", args->reference, "Use the f32 reference forward pass");
+    add_engine_options(cmd, args->engine, false);
     cmd->callback([args] { run_perplexity(*args); });
 }
 

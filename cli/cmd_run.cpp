@@ -3,12 +3,10 @@
 #include <thread>
 
 #include "commands.hpp"
+#include "engine_options.hpp"
 #include "kiln/formats/error.hpp"
-#include "kiln/kernels/kernels.hpp"
-#include "kiln/runtime/fast_llama.hpp"
 #include "kiln/runtime/generate.hpp"
 #include "kiln/runtime/model.hpp"
-#include "kiln/runtime/reference_llama.hpp"
 #include "kiln/runtime/sampler.hpp"
 #include "kiln/runtime/tokenizer.hpp"
 
@@ -20,9 +18,7 @@ struct run_args {
     std::string prompt;
     int32_t n_predict = 256;
     sampler_params sampling;
-    int threads = 0;
-    int32_t context = 0;
-    bool reference = false;
+    engine_args engine;
     bool verbose = false;
 };
 
@@ -38,20 +34,9 @@ void run_generation(const run_args& args) {
     // A generated BOS starts a new document (llama2.c models end a story that way): stop there too.
     if (tok.bos_id() >= 0) request.stop_tokens.push_back(tok.bos_id());
 
-    thread_pool pool(args.threads);
-    std::unique_ptr<language_model> lm;
-    if (args.reference) lm = std::make_unique<reference_llama>(m, args.context);
-    else lm = std::make_unique<fast_llama>(m, pool, fast_llama_options{.context_length = args.context});
-    if (args.verbose) {
-        const llama_config& c = m->config();
-        std::fprintf(stderr,
-                     "kiln: %s: llama, %llu layers, dim %llu, %llu heads (%llu kv), vocab %llu, context %d\n"
-                     "kiln: %s path, simd %s, %d threads\n",
-                     args.model_path.c_str(), (unsigned long long)c.n_layers, (unsigned long long)c.dim,
-                     (unsigned long long)c.n_heads, (unsigned long long)c.n_kv_heads,
-                     (unsigned long long)c.vocab_size, lm->context_length(), args.reference ? "reference" : "fast",
-                     std::string(kernels::active_isa()).c_str(), args.reference ? 1 : pool.size());
-    }
+    thread_pool pool(args.engine.threads);
+    std::unique_ptr<language_model> lm = make_engine(m, pool, args.engine);
+    if (args.verbose) print_engine(args.model_path, *m, *lm, pool, args.engine);
     sampler sample(args.sampling, m->config().vocab_size);
 
     // The prompt is echoed first, as the decode of its tokens, so stdout is the whole text.
@@ -93,14 +78,8 @@ void setup_run(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::Range(0.0, 1.0));
     cmd->add_option("--seed", args->sampling.seed, "Random seed")->capture_default_str();
-    cmd->add_option("-t,--threads", args->threads, "Threads (0 = physical cores)")
-        ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
-    cmd->add_option("-c,--ctx-size", args->context, "Context size in tokens (0 = the model's)")
-        ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
-    cmd->add_flag("--reference", args->reference, "Use the plain f32 reference forward pass (slow; the oracle)");
-    cmd->add_flag("-v,--verbose", args->verbose, "Print model details");
+    add_engine_options(cmd, args->engine);
+    cmd->add_flag("-v,--verbose", args->verbose, "Print the model's shape, the path, threads and the KV cache size");
     cmd->callback([args] { run_generation(*args); });
 }
 

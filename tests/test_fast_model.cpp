@@ -15,40 +15,15 @@
 
 using namespace kiln;
 
-namespace {
-
-std::vector<int32_t> greedy_tokens(language_model& lm, const std::vector<int32_t>& prompt, int32_t n, size_t vocab) {
-    sampler greedy(sampler_params{.temperature = 0}, vocab);
-    generation_request request{prompt, n, {}};
-    std::vector<int32_t> out = prompt;
-    generate(lm, request, greedy, [&](int32_t id) { out.push_back(id); });
-    return out;
-}
-
-std::filesystem::path stories_of_type(tensor_type type) {
-    convert_options options;
-    options.type = type;
-    return test::converted_stories(options);
-}
-
-std::vector<int32_t> text_tokens(const model& m) {
-    std::ifstream in(test::models_dir() / "text" / "stories260K-samples.txt", std::ios::binary);
-    const std::string text(std::istreambuf_iterator<char>(in), {});
-    return tokenizer(m.vocab()).encode(text, true);
-}
-
-double max_abs_diff(std::span<const float> a, std::span<const float> b) {
-    double worst = 0;
-    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(double(a[i]) - b[i]));
-    return worst;
-}
-
-}  // namespace
+using test::greedy_tokens;
+using test::max_abs_diff;
+using test::stories_of_type;
+using test::text_tokens;
 
 TEST_CASE("fast llama: f32 logits equal the reference within 1e-4 over 64 positions") {
     auto m = model::load(test::converted_stories());
     thread_pool pool(2);
-    fast_llama fast(m, pool);
+    fast_llama fast(m, pool, {.kv_type = kernels::kv_type::f32});
     reference_llama ref(m);
     const auto tokens = test::stories_reference()["cases"][0]["tokens"].get<std::vector<int32_t>>();
     double worst = 0;
@@ -61,14 +36,17 @@ TEST_CASE("fast llama: f32 logits equal the reference within 1e-4 over 64 positi
     CHECK(worst < 1e-4);
 }
 
-TEST_CASE("fast llama: f16 and f32 greedy tokens equal run.c's") {
+TEST_CASE("fast llama: f16 and f32 weights, f16 and f32 KV cache: greedy tokens equal run.c's") {
     const auto reference = test::stories_reference();
     const auto expected = reference["cases"][0]["tokens"].get<std::vector<int32_t>>();
     for (tensor_type type : {tensor_type::f32, tensor_type::f16}) {  // bf16 keeps 8 mantissa bits: it may differ
         auto m = model::load(stories_of_type(type));
         thread_pool pool(2);
-        fast_llama fast(m, pool);
-        CHECK_MESSAGE(greedy_tokens(fast, {1}, 200, 512) == expected, type_name(type));
+        for (kernels::kv_type kv : {kernels::kv_type::f32, kernels::kv_type::f16}) {
+            fast_llama fast(m, pool, {.kv_type = kv});
+            CHECK_MESSAGE(greedy_tokens(fast, {1}, 200) == expected,
+                          type_name(type) << " weights, " << kernels::kv_type_name(kv) << " cache");
+        }
     }
 }
 
@@ -77,7 +55,7 @@ TEST_CASE("fast llama: one and two threads give identical tokens and logits") {
         auto m = model::load(stories_of_type(type));
         thread_pool one(1), two(2);
         fast_llama a(m, one), b(m, two);
-        CHECK(greedy_tokens(a, {1, 403}, 150, 512) == greedy_tokens(b, {1, 403}, 150, 512));
+        CHECK(greedy_tokens(a, {1, 403}, 150) == greedy_tokens(b, {1, 403}, 150));
         auto la = a.forward(300, 10);
         std::vector<float> first(la.begin(), la.end());
         CHECK(max_abs_diff(first, b.forward(300, 10)) == 0.0);
@@ -89,8 +67,8 @@ TEST_CASE("fast llama: batched prefill equals token by token") {
     const auto tokens = test::stories_reference()["cases"][0]["tokens"].get<std::vector<int32_t>>();
     const std::vector<int32_t> prompt(tokens.begin(), tokens.begin() + 100);
     thread_pool pool(2);
-    fast_llama batched(m, pool, {.context_length = 0, .max_batch = 32});
-    fast_llama single(m, pool, {.context_length = 0, .max_batch = 1});
+    fast_llama batched(m, pool, {.context_length = 0, .max_batch = 32, .kv_type = kernels::kv_type::f32});
+    fast_llama single(m, pool, {.context_length = 0, .max_batch = 1, .kv_type = kernels::kv_type::f32});
     auto all = batched.forward_batch(prompt, 0, true);
     std::vector<float> batch_logits(all.begin(), all.end());
     double worst = 0;
@@ -106,7 +84,7 @@ TEST_CASE("perplexity: fast and reference paths agree on the stories text") {
     auto m = model::load(test::converted_stories());
     const auto tokens = text_tokens(*m);
     thread_pool pool(2);
-    fast_llama fast(m, pool, {.context_length = 256, .max_batch = 64});
+    fast_llama fast(m, pool, {.context_length = 256, .max_batch = 64, .kv_type = kernels::kv_type::f32});
     reference_llama ref(m, 256);
     perplexity_options options;
     options.max_chunks = 40;
@@ -124,7 +102,7 @@ TEST_CASE("perplexity: quantized stories260K stays within measured KL-divergence
     thread_pool pool(2);
     saved_logprobs base;
     {
-        fast_llama lm(base_model, pool, {.context_length = 256, .max_batch = 64});
+        fast_llama lm(base_model, pool, {.context_length = 256, .max_batch = 64, .kv_type = kernels::kv_type::f32});
         perplexity_options options;
         options.save = &base;
         compute_perplexity(lm, tokens, options);
@@ -138,7 +116,7 @@ TEST_CASE("perplexity: quantized stories260K stays within measured KL-divergence
     for (bound b : {bound{tensor_type::f16, 1e-5, 0.999}, bound{tensor_type::q8_0, 1.2e-3, 0.98},
                     bound{tensor_type::q4_0, 0.13, 0.80}, bound{tensor_type::q4_k, 0.13, 0.80}}) {
         auto m = model::load(stories_of_type(b.type));
-        fast_llama lm(m, pool, {.context_length = 256, .max_batch = 64});
+        fast_llama lm(m, pool, {.context_length = 256, .max_batch = 64, .kv_type = kernels::kv_type::f32});
         perplexity_options options;
         options.base = &base;
         auto r = compute_perplexity(lm, tokens, options);

@@ -20,6 +20,7 @@ struct half_io<neon_arch> {
 }  // namespace kiln::kernels
 
 #include "neon/matmul_q4_0.hpp"
+#include "simd/attention.hpp"
 #include "neon/matmul_q4_k.hpp"
 #include "neon/matmul_q8_0.hpp"
 #include "neon/quantize_activations.hpp"
@@ -56,6 +57,7 @@ const kernel_table& neon_table() {
         simd_scale<neon_arch>,
         simd_f16_to_f32<neon_arch>,
         simd_f32_to_f16<neon_arch>,
+        simd_attention<neon_arch>,
     };
     return table;
 }

@@ -11,6 +11,7 @@ const kernel_table& scalar_table() {
         scalar::matmul_q8_0, scalar::matmul_q4_0, scalar::matmul_q4_k,
         scalar::dot,       scalar::rmsnorm, scalar::rope, scalar::swiglu, scalar::softmax,
         scalar::add,       scalar::scale, scalar::f16_to_f32, scalar::f32_to_f16,
+        scalar::attention,
     };
     return table;
 }

@@ -7,12 +7,19 @@
 
 #include "kiln/formats/error.hpp"
 #include "kiln/quant/quant.hpp"
+#include "kiln/runtime/rope.hpp"
 
 namespace kiln {
 namespace {
 
 // Rows per parallel chunk: a multiple of every interleave a layout may use.
 constexpr size_t row_grain = 16;
+// Prefill GEMM blocking (see matmul): rows x tokens per kernel call.
+constexpr size_t gemm_row_block = 64, gemm_token_block = 64;
+// Query rows (tokens x heads of a group) per prefill attention work item: one kernel row block.
+constexpr size_t attention_rows = 64;
+// Decode attention splits a head's keys in chunks of at least this many positions.
+constexpr size_t min_split_keys = 256, max_split_chunks = 8;
 
 kernels::rope_style kernel_rope(rope_style style) {
     return style == rope_style::neox ? kernels::rope_style::neox : kernels::rope_style::interleaved;
@@ -25,14 +32,22 @@ const float* f32_data(const tensor_view* t) {
 
 }  // namespace
 
+namespace {
+int32_t chosen_context(const llama_config& c, const fast_llama_options& o) {
+    return o.context_length > 0 ? o.context_length : int32_t(c.context_length);
+}
+}  // namespace
+
 fast_llama::fast_llama(std::shared_ptr<const model> m, thread_pool& pool, fast_llama_options options)
-    : model_(std::move(m)), config_(model_->config()), pool_(pool), kernels_(kernels::active()) {
+    : model_(std::move(m)),
+      config_(model_->config()),
+      pool_(pool),
+      kernels_(kernels::active()),
+      context_(chosen_context(config_, options)),
+      // A step never holds more tokens than the context.
+      max_batch_(size_t(std::clamp(options.max_batch, 1, context_))),
+      cache_(config_.n_layers, config_.n_kv_heads, config_.head_dim, size_t(context_), options.kv_type) {
     const llama_config& c = config_;
-    context_ = options.context_length > 0 ? options.context_length : int32_t(c.context_length);
-    max_batch_ = size_t(std::max(1, options.max_batch));
-    const size_t cache = c.n_layers * size_t(context_) * c.kv_dim();
-    key_cache_.assign(cache, 0.0f);
-    value_cache_.assign(cache, 0.0f);
     const size_t B = max_batch_;
     x_.resize(B * c.dim);
     xb_.resize(B * std::max(c.dim, c.q_dim()));
@@ -42,7 +57,7 @@ fast_llama::fast_llama(std::shared_ptr<const model> m, thread_pool& pool, fast_l
     att_out_.resize(B * c.q_dim());
     gate_.resize(B * c.hidden_dim);
     up_.resize(B * c.hidden_dim);
-    scores_.resize(size_t(pool_.size()) * size_t(context_));
+    att_scratch_.resize(size_t(pool_.size()) * kernels::attention_scratch_floats(c.head_dim));
     rope_cos_.resize(B * c.head_dim / 2);
     rope_sin_.resize(B * c.head_dim / 2);
     const size_t widest = std::max({c.dim, c.q_dim(), c.hidden_dim});
@@ -95,37 +110,108 @@ void fast_llama::matmul(const tensor_view& w, size_t n, float* y) {
     const kernels::matmul_fn fn = kernels::matmul_for(kernels_, w.type);
     const void* x = kernels::uses_quantized_activations(w.type) ? static_cast<const void*>(input_q_.data())
                                                                  : static_cast<const void*>(input_f32_);
+    const size_t x_stride = kernels::uses_quantized_activations(w.type) ? kernels::quantized_row_bytes(cols)
+                                                                         : cols * sizeof(float);
     pool_.parallel_rows(rows, row_grain, cols * n, [&](size_t begin, size_t end) {
-        fn(w.data, begin, end, cols, x, n, y, rows);
+        // Long batches go in cache-sized pieces: a block of weight rows stays in L2 while it
+        // meets every token chunk, and a token chunk's activations stay in L2 for the block.
+        for (size_t r0 = begin; r0 < end; r0 += gemm_row_block) {
+            const size_t r1 = std::min(end, r0 + gemm_row_block);
+            for (size_t t0 = 0; t0 < n; t0 += gemm_token_block)
+                fn(w.data, r0, r1, cols, static_cast<const std::byte*>(x) + t0 * x_stride,
+                   std::min(gemm_token_block, n - t0), y + t0 * rows, rows);
+        }
     });
 }
 
 void fast_llama::attention(size_t layer, size_t n, int32_t pos) {
     const llama_config& c = config_;
-    const size_t hd = c.head_dim, kv_dim = c.kv_dim(), q_dim = c.q_dim(), group = c.n_heads / c.n_kv_heads;
-    const float scale = 1.0f / std::sqrt(float(hd));
-    const float* keys = key_cache_.data() + layer * size_t(context_) * kv_dim;
-    const float* values = value_cache_.data() + layer * size_t(context_) * kv_dim;
-    // One work item per (token, head): each item owns its slice of scores_ and of att_out_.
-    pool_.parallel_rows(n * c.n_heads, 1, size_t(pos + n) * hd * 2, [&](size_t begin, size_t end) {
+    const size_t hd = c.head_dim, q_dim = c.q_dim(), group = c.n_heads / c.n_kv_heads;
+    const size_t length = size_t(pos) + n;
+    // Decode over a long context: split each head's keys so that every thread has work even
+    // with one KV head. The split depends on the length only, never on the thread count, so
+    // -t 1 and -t 2 compute the same sums in the same order.
+    if (n == 1 && length >= 2 * min_split_keys)
+        return attention_split(layer, pos, std::min(max_split_chunks, length / min_split_keys));
+    const size_t token_block = std::max<size_t>(1, attention_rows / group);
+    const size_t blocks = (n + token_block - 1) / token_block;
+    const size_t scratch = kernels::attention_scratch_floats(hd);
+    // Work items: (KV head, block of tokens); each writes its own rows of att_out_.
+    pool_.parallel_rows(c.n_kv_heads * blocks, 1, length * hd * group * token_block, [&](size_t begin, size_t end) {
+        float* thread_scratch = att_scratch_.data() + size_t(tbb::this_task_arena::current_thread_index()) * scratch;
         for (size_t item = begin; item < end; ++item) {
-            const size_t t = item / c.n_heads, h = item % c.n_heads;
-            const size_t length = size_t(pos) + t + 1;  // causal: this token sees positions 0..pos+t
-            const float* q = q_.data() + t * q_dim + h * hd;
-            const size_t kv_offset = (h / group) * hd;
-            // Scores are scratch of the thread running this item: items of one head may run at once.
-            float* scores = scores_.data() + size_t(tbb::this_task_arena::current_thread_index()) * size_t(context_);
-            for (size_t p = 0; p < length; ++p) scores[p] = kernels_.dot(q, keys + p * kv_dim + kv_offset, hd) * scale;
-            kernels_.softmax(scores, length);
-            float* out = att_out_.data() + t * q_dim + h * hd;
-            std::fill(out, out + hd, 0.0f);
-            for (size_t p = 0; p < length; ++p) {
-                const float* v = values + p * kv_dim + kv_offset;
-                const float weight = scores[p];
-                for (size_t i = 0; i < hd; ++i) out[i] += weight * v[i];
-            }
+            const size_t h = item / blocks, b = item % blocks, t0 = b * token_block;
+            kernels::attention_args a{};
+            a.q = q_.data() + t0 * q_dim + h * group * hd;
+            a.q_stride = q_dim;
+            a.n_tokens = std::min(token_block, n - t0);
+            a.group = group;
+            a.head_dim = hd;
+            a.type = cache_.type();
+            a.keys = cache_.keys(layer, h);
+            a.values = cache_.values(layer, h);
+            a.key_begin = 0;
+            a.key_end = length;
+            a.first_pos = size_t(pos) + t0;
+            a.scale = 1.0f / std::sqrt(float(hd));
+            a.normalize = true;
+            a.out = att_out_.data() + t0 * q_dim + h * group * hd;
+            a.out_stride = q_dim;
+            a.scratch = thread_scratch;
+            kernels_.attention(a);
         }
     });
+}
+
+void fast_llama::attention_split(size_t layer, int32_t pos, size_t chunks) {
+    const llama_config& c = config_;
+    const size_t hd = c.head_dim, group = c.n_heads / c.n_kv_heads, length = size_t(pos) + 1;
+    const size_t tiles = (length + kernels::kv_tile - 1) / kernels::kv_tile;
+    const size_t chunk_keys = (tiles + chunks - 1) / chunks * kernels::kv_tile;
+    chunks = (length + chunk_keys - 1) / chunk_keys;
+    const size_t items = c.n_kv_heads * chunks, scratch = kernels::attention_scratch_floats(hd);
+    part_out_.resize(items * group * hd);
+    part_max_.resize(items * group);
+    part_sum_.resize(items * group);
+    pool_.parallel_rows(items, 1, chunk_keys * hd * group, [&](size_t begin, size_t end) {
+        float* thread_scratch = att_scratch_.data() + size_t(tbb::this_task_arena::current_thread_index()) * scratch;
+        for (size_t item = begin; item < end; ++item) {
+            const size_t h = item / chunks, k = item % chunks;
+            kernels::attention_args a{};
+            a.q = q_.data() + h * group * hd;
+            a.q_stride = c.q_dim();
+            a.n_tokens = 1;
+            a.group = group;
+            a.head_dim = hd;
+            a.type = cache_.type();
+            a.keys = cache_.keys(layer, h);
+            a.values = cache_.values(layer, h);
+            a.key_begin = k * chunk_keys;
+            a.key_end = std::min(length, (k + 1) * chunk_keys);
+            a.first_pos = size_t(pos);
+            a.scale = 1.0f / std::sqrt(float(hd));
+            a.normalize = false;
+            a.out = part_out_.data() + item * group * hd;
+            a.out_stride = group * hd;
+            a.row_max = part_max_.data() + item * group;
+            a.row_sum = part_sum_.data() + item * group;
+            a.scratch = thread_scratch;
+            kernels_.attention(a);
+        }
+    });
+    // Merge the chunks of each head in key order (a fixed order: results do not depend on threads).
+    for (size_t h = 0; h < c.n_kv_heads; ++h)
+        for (size_t g = 0; g < group; ++g) {
+            const size_t first = h * chunks;
+            float m = part_max_[first * group + g], l = part_sum_[first * group + g];
+            float* out = att_out_.data() + (h * group + g) * hd;
+            std::copy_n(part_out_.data() + (first * group + g) * hd, hd, out);
+            for (size_t k = 1; k < chunks; ++k) {
+                const size_t i = (first + k) * group + g;
+                kernels::attention_merge(m, l, out, part_max_[i], part_sum_[i], part_out_.data() + i * hd, hd);
+            }
+            kernels::attention_finish(l, out, hd);
+        }
 }
 
 void fast_llama::forward_step(const int32_t* tokens, size_t n, int32_t pos, bool all_logits, float* logits_out) {
@@ -137,8 +223,7 @@ void fast_llama::forward_step(const int32_t* tokens, size_t n, int32_t pos, bool
     for (size_t t = 0; t < n; ++t) {
         const tensor_view& e = *w.token_embd;
         quant::dequantize_row(e.type, e.data + size_t(tokens[t]) * row_bytes(e.type, dim), x_.data() + t * dim, dim);
-        kernels::rope_angles(size_t(pos) + t, c.head_dim, c.rope_theta, rope_cos_.data() + t * half,
-                             rope_sin_.data() + t * half);
+        rope_angles_for(c, size_t(pos) + t, rope_cos_.data() + t * half, rope_sin_.data() + t * half);
     }
     for (size_t l = 0; l < c.n_layers; ++l) {
         const llama_layer_weights& L = w.layers[l];
@@ -148,8 +233,6 @@ void fast_llama::forward_step(const int32_t* tokens, size_t n, int32_t pos, bool
         matmul(*L.attn_q, n, q_.data());
         matmul(*L.attn_k, n, k_.data());
         matmul(*L.attn_v, n, v_.data());
-        float* layer_keys = key_cache_.data() + l * size_t(context_) * kv_dim;
-        float* layer_values = value_cache_.data() + l * size_t(context_) * kv_dim;
         for (size_t t = 0; t < n; ++t) {
             float* q = q_.data() + t * q_dim;
             float* k = k_.data() + t * kv_dim;
@@ -161,8 +244,7 @@ void fast_llama::forward_step(const int32_t* tokens, size_t n, int32_t pos, bool
             const float* sin = rope_sin_.data() + t * half;
             kernels_.rope(q, c.n_heads, c.head_dim, cos, sin, kernel_rope(c.rope));
             kernels_.rope(k, c.n_kv_heads, c.head_dim, cos, sin, kernel_rope(c.rope));
-            std::memcpy(layer_keys + (size_t(pos) + t) * kv_dim, k, kv_dim * sizeof(float));
-            std::memcpy(layer_values + (size_t(pos) + t) * kv_dim, v, kv_dim * sizeof(float));
+            cache_.store(l, size_t(pos) + t, k, v);
         }
         attention(l, n, pos);
         prepare_input(att_out_.data(), q_dim, n, {L.attn_output});

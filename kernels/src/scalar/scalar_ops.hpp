@@ -27,5 +27,6 @@ void add(const float* a, const float* b, float* out, size_t n);
 void scale(const float* x, float factor, float* out, size_t n);
 void f16_to_f32(const uint16_t* src, float* dst, size_t n);
 void f32_to_f16(const float* src, uint16_t* dst, size_t n);
+void attention(const attention_args& args);  // scalar/attention.cpp
 
 }  // namespace kiln::kernels::scalar

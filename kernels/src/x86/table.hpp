@@ -1,6 +1,7 @@
 // The x86 kernel table for one xsimd arch: float kernels from the xsimd templates, block
 // kernels from the 256-bit integer code (included by avx2.cpp and avx512.cpp only).
 #pragma once
+#include "simd/attention.hpp"
 #include "simd/block_matmul.hpp"
 #include "simd/float_ops.hpp"
 #include "x86/matmul_q4_0.hpp"
@@ -37,6 +38,7 @@ kernel_table make_x86_table(const char* isa) {
         simd_scale<Arch>,
         simd_f16_to_f32<Arch>,
         simd_f32_to_f16<Arch>,
+        simd_attention<Arch>,
     };
 }
 

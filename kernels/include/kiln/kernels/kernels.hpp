@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "kiln/formats/tensor_type.hpp"
+#include "kiln/kernels/attention.hpp"
 
 namespace kiln::kernels {
 
@@ -76,6 +77,8 @@ struct kernel_table {
     void (*scale)(const float* x, float factor, float* out, size_t n);    // out may alias x
     void (*f16_to_f32)(const uint16_t* src, float* dst, size_t n);
     void (*f32_to_f16)(const float* src, uint16_t* dst, size_t n);     // round to nearest even
+    // Tiled online-softmax attention of one KV head's query group (see attention.hpp).
+    void (*attention)(const attention_args& args);
 };
 
 // The table chosen once, on first use, from the CPU's features (the best it runs), or forced

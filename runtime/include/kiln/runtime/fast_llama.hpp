@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kiln/kernels/kernels.hpp"
+#include "kiln/runtime/kv_cache.hpp"
 #include "kiln/runtime/language_model.hpp"
 #include "kiln/runtime/model.hpp"
 #include "kiln/runtime/thread_pool.hpp"
@@ -14,7 +15,8 @@ namespace kiln {
 
 struct fast_llama_options {
     int32_t context_length = 0;  // 0 = the model's own
-    int32_t max_batch = 64;      // tokens per forward_batch step (prompts are split into such steps)
+    int32_t max_batch = 512;     // tokens per forward_batch step (prompts are split into such steps)
+    kernels::kv_type kv_type = kernels::kv_type::f16;
 };
 
 class fast_llama final : public language_model {
@@ -26,8 +28,7 @@ public:
     int32_t context_length() const override { return context_; }
     int32_t vocab_size() const override { return int32_t(config_.vocab_size); }
 
-    // Bytes of the KV cache (allocated once at construction).
-    size_t kv_cache_bytes() const { return (key_cache_.size() + value_cache_.size()) * sizeof(float); }
+    const kv_cache& cache() const { return cache_; }
 
 private:
     // One batch step of at most max_batch tokens; writes logits rows for the tokens that want them.
@@ -38,6 +39,8 @@ private:
     // y[t * rows + r] = W x_t for the prepared input.
     void matmul(const tensor_view& w, size_t n, float* y);
     void attention(size_t layer, size_t n, int32_t pos);
+    // Decode attention of one token, each KV head's keys split in chunks across threads.
+    void attention_split(size_t layer, int32_t pos, size_t chunks);
 
     std::shared_ptr<const model> model_;
     llama_config config_;
@@ -46,10 +49,11 @@ private:
     int32_t context_;
     size_t max_batch_;
 
-    // KV cache, f32: [layer][position][kv_dim].
-    std::vector<float> key_cache_, value_cache_;
+    kv_cache cache_;
     // Activations of one batch step, [token][width].
-    std::vector<float> x_, xb_, q_, k_, v_, att_out_, gate_, up_, scores_;
+    std::vector<float> x_, xb_, q_, k_, v_, att_out_, gate_, up_;
+    std::vector<float> att_scratch_;                  // per thread: attention_scratch_floats(head_dim)
+    std::vector<float> part_out_, part_max_, part_sum_;  // split decode partials
     std::vector<float> rope_cos_, rope_sin_;  // [token][head_dim / 2]
     std::vector<std::byte> input_q_;          // quantized activations, see kernels.hpp
     const float* input_f32_ = nullptr;        // the prepared input, f32

@@ -1,0 +1,63 @@
+// Shared model-running options (see engine_options.hpp).
+#include "engine_options.hpp"
+
+#include <cstdio>
+
+#include "kiln/formats/error.hpp"
+#include "kiln/kernels/kernels.hpp"
+#include "kiln/runtime/fast_llama.hpp"
+#include "kiln/runtime/reference_llama.hpp"
+
+namespace kiln::cli {
+
+void add_engine_options(CLI::App* cmd, engine_args& args, bool with_context, bool with_threads) {
+    if (with_threads)
+        cmd->add_option("-t,--threads", args.threads, "Threads (0 = physical cores)")
+            ->capture_default_str()
+            ->check(CLI::NonNegativeNumber);
+    if (with_context)
+        cmd->add_option("-c,--ctx-size", args.context, "Context size in tokens, the KV cache's length (0 = the model's)")
+            ->capture_default_str()
+            ->check(CLI::NonNegativeNumber);
+    cmd->add_option("-b,--batch-size", args.batch, "Prompt tokens per prefill step")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--kv-type", args.kv_type, "KV cache element type: f16, q8_0 or f32")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"f16", "q8_0", "f32"}));
+    cmd->add_flag("--reference", args.reference, "Use the plain f32 reference forward pass (slow; the oracle)");
+}
+
+std::unique_ptr<language_model> make_engine(std::shared_ptr<const model> m, thread_pool& pool, const engine_args& args,
+                                            int32_t context) {
+    const int32_t ctx = context > 0 ? context : args.context;
+    if (ctx > 0 && uint64_t(ctx) > m->config().context_length)
+        std::fprintf(stderr, "kiln: warning: context %d is longer than the model was trained for (%llu)\n", ctx,
+                     (unsigned long long)m->config().context_length);
+    if (args.reference) return std::make_unique<reference_llama>(std::move(m), ctx);
+    const auto kv = kernels::kv_type_from_name(args.kv_type);
+    if (!kv) throw error("unknown KV cache type '" + args.kv_type + "' (f16, q8_0 or f32)");
+    return std::make_unique<fast_llama>(std::move(m), pool,
+                                        fast_llama_options{.context_length = ctx, .max_batch = args.batch, .kv_type = *kv});
+}
+
+void print_engine(const std::string& model_path, const model& m, const language_model& lm, const thread_pool& pool,
+                  const engine_args& args) {
+    const llama_config& c = m.config();
+    std::fprintf(stderr, "kiln: %s: llama, %llu layers, dim %llu, %llu heads (%llu kv), vocab %llu\n",
+                 model_path.c_str(), (unsigned long long)c.n_layers, (unsigned long long)c.dim,
+                 (unsigned long long)c.n_heads, (unsigned long long)c.n_kv_heads, (unsigned long long)c.vocab_size);
+    if (const auto* fast = dynamic_cast<const fast_llama*>(&lm)) {
+        const kv_cache& kv = fast->cache();
+        std::fprintf(stderr,
+                     "kiln: fast path, simd %s, %d threads, batch %d\n"
+                     "kiln: KV cache %s, %zu positions, %.2f MiB (%zu bytes per token)\n",
+                     std::string(kernels::active_isa()).c_str(), pool.size(), args.batch,
+                     std::string(kernels::kv_type_name(kv.type())).c_str(), kv.context(),
+                     double(kv.bytes()) / double(1 << 20), kv.bytes_per_position());
+    } else {
+        std::fprintf(stderr, "kiln: reference path (f32, one thread), context %d\n", lm.context_length());
+    }
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,96 @@
+// Attention over a KV cache laid out for the kernels: the cache element types, the tile layout,
+// and the tiled online-softmax kernel's arguments (the kernel itself is in kernel_table).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace kiln::kernels {
+
+// ---------------------------------------------------------------------------------------------
+// KV cache layout. The cache of one (layer, KV head) is a run of tiles of kv_tile positions;
+// position p lives in tile p / kv_tile, column p % kv_tile. Keys and values are separate runs of
+// kv_tile_bytes(type, head_dim) per tile.
+//
+// keys, transposed inside a tile so that one query meets kv_tile keys with plain vector FMAs
+// (no horizontal sums):
+//     f32   float    k[head_dim][kv_tile]
+//     f16   uint16   k[head_dim][kv_tile]
+//     q8_0  int8     k[head_dim][kv_tile], then float scale[blocks][kv_tile]
+// values, one row per position (the output accumulates whole rows):
+//     f32   float    v[kv_tile][head_dim]
+//     f16   uint16   v[kv_tile][head_dim]
+//     q8_0  int8     v[kv_tile][head_dim], then float scale[kv_tile][blocks]
+// q8_0 quantizes each position's head vector in blocks of 32 elements along head_dim (the last
+// block may be shorter; blocks = ceil(head_dim / 32)), scale = max|x| / 127, round to nearest even.
+// Tiles are padded to 64 bytes. Columns past the last stored position are never read.
+// ---------------------------------------------------------------------------------------------
+enum class kv_type : uint32_t { f32, f16, q8_0 };
+inline constexpr size_t kv_tile = 32;
+inline constexpr size_t kv_block = 32;
+
+std::string_view kv_type_name(kv_type type);
+std::optional<kv_type> kv_type_from_name(std::string_view name);
+
+constexpr size_t kv_blocks(size_t head_dim) { return (head_dim + kv_block - 1) / kv_block; }
+constexpr size_t kv_tile_bytes(kv_type type, size_t head_dim) {
+    const size_t bytes = type == kv_type::f32   ? kv_tile * head_dim * 4
+                         : type == kv_type::f16 ? kv_tile * head_dim * 2
+                                                : kv_tile * head_dim + kv_tile * kv_blocks(head_dim) * 4;
+    return (bytes + 63) / 64 * 64;
+}
+// Bytes of one (layer, KV head) key run (or value run) holding `positions` positions.
+constexpr size_t kv_run_bytes(kv_type type, size_t head_dim, size_t positions) {
+    return (positions + kv_tile - 1) / kv_tile * kv_tile_bytes(type, head_dim);
+}
+
+// Stores one position's key and value (head_dim floats each) into a (layer, KV head) run.
+// Plain code, not per ISA: it runs once per token and head.
+void kv_store(kv_type type, size_t head_dim, size_t pos, const float* key, const float* value, void* keys,
+              void* values);
+// Reads one position back as floats (tests and the reference).
+void kv_load(kv_type type, size_t head_dim, size_t pos, const void* keys, const void* values, float* key,
+             float* value);
+
+// ---------------------------------------------------------------------------------------------
+// One call of the attention kernel: the `group` query heads that share one KV head, for
+// n_tokens consecutive tokens, against the keys at positions [key_begin, key_end) of that head.
+// Query row (t, g) is at q + t * q_stride + g * head_dim; it may see positions <= first_pos + t
+// (causal), so rows see different key counts inside a prefill block.
+//
+// Output row (t, g) is at out + t * out_stride + g * head_dim and row_max/row_sum[t * group + g]:
+//   normalize = true:  out = softmax(scale * q k^T) v over the visible keys (a row that sees no
+//                      key gets zeros);
+//   normalize = false: out = sum_j exp(s_j - m) v_j unnormalised, row_max = m = max_j s_j and
+//                      row_sum = sum_j exp(s_j - m) (m = -inf and out = 0 for a row that sees no
+//                      key): partial results over disjoint key ranges merge with attention_merge.
+// key_begin must be a multiple of kv_tile. scratch: attention_scratch_floats(head_dim) floats.
+// ---------------------------------------------------------------------------------------------
+struct attention_args {
+    const float* q;
+    size_t q_stride;
+    size_t n_tokens, group, head_dim;
+    kv_type type;
+    const void* keys;
+    const void* values;
+    size_t key_begin, key_end;
+    size_t first_pos;
+    float scale;
+    bool normalize;
+    float* out;
+    size_t out_stride;
+    float* row_max;
+    float* row_sum;
+    float* scratch;
+};
+constexpr size_t attention_scratch_floats(size_t head_dim) { return 2 * kv_tile * head_dim + 128; }
+
+// Folds the partial result (max_b, sum_b, out_b) of one row into (max_a, sum_a, out_a), both as
+// attention_args::normalize = false writes them.
+void attention_merge(float& max_a, float& sum_a, float* out_a, float max_b, float sum_b, const float* out_b,
+                     size_t head_dim);
+// out /= sum (zeros when sum is 0).
+void attention_finish(float sum, float* out, size_t head_dim);
+
+}  // namespace kiln::kernels
