@@ -128,6 +128,15 @@ hf_model_config parse_hf_config(const std::filesystem::path& config_json) {
     if (!is_qwen2 && r.bool_or("attention_bias", false))
         throw file_error(config_json, "attention_bias (biases on q/k/v/o projections) is not supported");
     c.rope_scaling = parse_rope_scaling(j, config_json);
+    if (c.rope_scaling) {
+        // The runtime reads the scaling from llama_config; keep it there too.
+        llama_rope_scaling& s = m.rope_scaling;
+        s.type = c.rope_scaling->type == "llama3" ? rope_scaling_type::llama3 : rope_scaling_type::linear;
+        s.factor = c.rope_scaling->factor;
+        s.low_freq_factor = c.rope_scaling->low_freq_factor.value_or(s.low_freq_factor);
+        s.high_freq_factor = c.rope_scaling->high_freq_factor.value_or(s.high_freq_factor);
+        s.original_context_length = c.rope_scaling->original_context_length.value_or(0);
+    }
     if (c.architecture == "MistralForCausalLM" && r.has("sliding_window")) c.sliding_window = r.u64("sliding_window");
     if (is_qwen2 && r.bool_or("use_sliding_window", false) && r.has("sliding_window"))
         c.sliding_window = r.u64("sliding_window");

@@ -10,6 +10,32 @@ void require(bool ok, const std::string& problem) {
     if (!ok) throw error(problem);
 }
 
+void validate_rope_scaling(const llama_rope_scaling& s) {
+    if (s.type == rope_scaling_type::none) return;
+    require(s.factor > 0, "rope_scaling factor must be positive");
+    if (s.type != rope_scaling_type::llama3) return;
+    require(s.original_context_length > 0, "llama3 rope_scaling needs original_context_length");
+    require(s.low_freq_factor > 0 && s.high_freq_factor > s.low_freq_factor,
+            "llama3 rope_scaling needs 0 < low_freq_factor < high_freq_factor");
+}
+
+// Absent keys mean no scaling, so files written before scaling existed read as they always did.
+llama_rope_scaling rope_scaling_from_metadata(const metadata& meta) {
+    llama_rope_scaling s;
+    const std::string type = meta.get_string_or("llama.rope_scaling.type", "none");
+    if (type == "none") return s;
+    if (type == "linear") s.type = rope_scaling_type::linear;
+    else if (type == "llama3") s.type = rope_scaling_type::llama3;
+    else throw error("unsupported llama.rope_scaling.type '" + type + "' (kiln applies linear and llama3)");
+    s.factor = meta.get_f64("llama.rope_scaling.factor");
+    if (s.type == rope_scaling_type::llama3) {
+        s.low_freq_factor = meta.get_f64("llama.rope_scaling.low_freq_factor");
+        s.high_freq_factor = meta.get_f64("llama.rope_scaling.high_freq_factor");
+        s.original_context_length = meta.get_u64("llama.rope_scaling.original_context_length");
+    }
+    return s;
+}
+
 }  // namespace
 
 void llama_config::validate() const {
@@ -28,6 +54,7 @@ void llama_config::validate() const {
             "context_length " + std::to_string(context_length) + " is impossible");
     require(norm_eps > 0 && norm_eps < 1, "norm_eps is impossible");
     require(rope_theta > 0, "rope_theta is impossible");
+    validate_rope_scaling(rope_scaling);
 }
 
 void llama_config::to_metadata(metadata& meta) const {
@@ -43,6 +70,14 @@ void llama_config::to_metadata(metadata& meta) const {
     meta.set("llama.norm_eps", norm_eps);
     meta.set("llama.rope_theta", rope_theta);
     meta.set("llama.rope_style", std::string(rope == rope_style::neox ? "neox" : "interleaved"));
+    if (rope_scaling.type == rope_scaling_type::none) return;
+    const bool llama3 = rope_scaling.type == rope_scaling_type::llama3;
+    meta.set("llama.rope_scaling.type", std::string(llama3 ? "llama3" : "linear"));
+    meta.set("llama.rope_scaling.factor", rope_scaling.factor);
+    if (!llama3) return;
+    meta.set("llama.rope_scaling.low_freq_factor", rope_scaling.low_freq_factor);
+    meta.set("llama.rope_scaling.high_freq_factor", rope_scaling.high_freq_factor);
+    meta.set("llama.rope_scaling.original_context_length", rope_scaling.original_context_length);
 }
 
 llama_config llama_config::from_metadata(const metadata& meta) {
@@ -63,6 +98,7 @@ llama_config llama_config::from_metadata(const metadata& meta) {
     if (style == "neox") c.rope = rope_style::neox;
     else if (style == "interleaved") c.rope = rope_style::interleaved;
     else throw error("unknown llama.rope_style '" + style + "'");
+    c.rope_scaling = rope_scaling_from_metadata(meta);
     c.validate();
     return c;
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kiln/formats/error.hpp"
+#include "kiln/runtime/rope.hpp"
 
 namespace kiln {
 namespace {
@@ -31,20 +32,18 @@ void add_bias(float* y, const std::vector<float>& bias) {
     for (size_t i = 0; i < bias.size(); ++i) y[i] += bias[i];
 }
 
-// Rotates each head of `vec` (n_heads * head_dim values) by position `pos`. Pair i of a head
-// turns by pos * theta^(-2i/head_dim); interleaved pairs are (2i, 2i+1), neox pairs (i, i+head_dim/2).
-void rope(float* vec, size_t n_heads, size_t head_dim, int32_t pos, double theta, rope_style style) {
+// Rotates each head of `vec` (n_heads * head_dim values) by the angles of one position (see
+// rope_angles_for); interleaved pairs are (2i, 2i+1), neox pairs (i, i+head_dim/2).
+void rope(float* vec, size_t n_heads, size_t head_dim, const float* cos, const float* sin, rope_style style) {
     const size_t half = head_dim / 2;
     for (size_t h = 0; h < n_heads; ++h) {
         float* head = vec + h * head_dim;
         for (size_t i = 0; i < half; ++i) {
-            const double angle = pos * std::pow(theta, -2.0 * double(i) / double(head_dim));
-            const float c = float(std::cos(angle)), s = float(std::sin(angle));
             const size_t a = style == rope_style::interleaved ? 2 * i : i;
             const size_t b = style == rope_style::interleaved ? 2 * i + 1 : i + half;
             const float x0 = head[a], x1 = head[b];
-            head[a] = x0 * c - x1 * s;
-            head[b] = x0 * s + x1 * c;
+            head[a] = x0 * cos[i] - x1 * sin[i];
+            head[b] = x0 * sin[i] + x1 * cos[i];
         }
     }
 }
@@ -87,6 +86,8 @@ reference_llama::reference_llama(std::shared_ptr<const model> m, int32_t context
     gate_.resize(c.hidden_dim);
     up_.resize(c.hidden_dim);
     logits_.resize(c.vocab_size);
+    rope_cos_.resize(c.head_dim / 2);
+    rope_sin_.resize(c.head_dim / 2);
 }
 
 std::span<const float> reference_llama::forward(int32_t token, int32_t pos) {
@@ -98,6 +99,7 @@ std::span<const float> reference_llama::forward(int32_t token, int32_t pos) {
     const float inv_sqrt_hd = 1.0f / std::sqrt(float(hd));
 
     std::copy_n(token_embd_.data() + size_t(token) * dim, dim, x_.data());
+    rope_angles_for(c, size_t(pos), rope_cos_.data(), rope_sin_.data());  // the same for every layer
     for (size_t l = 0; l < c.n_layers; ++l) {
         const layer& L = layers_[l];
         // Attention: project, rotate, append to the cache, attend over positions 0..pos.
@@ -108,8 +110,8 @@ std::span<const float> reference_llama::forward(int32_t token, int32_t pos) {
         add_bias(q_.data(), L.bq);
         add_bias(k_.data(), L.bk);
         add_bias(v_.data(), L.bv);
-        rope(q_.data(), c.n_heads, hd, pos, c.rope_theta, c.rope);
-        rope(k_.data(), c.n_kv_heads, hd, pos, c.rope_theta, c.rope);
+        rope(q_.data(), c.n_heads, hd, rope_cos_.data(), rope_sin_.data(), c.rope);
+        rope(k_.data(), c.n_kv_heads, hd, rope_cos_.data(), rope_sin_.data(), c.rope);
         float* layer_keys = key_cache_.data() + l * size_t(context_) * kv_dim;
         float* layer_values = value_cache_.data() + l * size_t(context_) * kv_dim;
         std::copy(k_.begin(), k_.end(), layer_keys + size_t(pos) * kv_dim);

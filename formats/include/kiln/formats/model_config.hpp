@@ -9,6 +9,20 @@ namespace kiln {
 
 enum class rope_style { interleaved, neox };
 
+// How a long-context model stretches RoPE beyond the context it was first trained on
+// (keys llama.rope_scaling.*, see SPEC.md).
+enum class rope_scaling_type { none, linear, llama3 };
+
+struct llama_rope_scaling {
+    rope_scaling_type type = rope_scaling_type::none;
+    double factor = 1.0;                   // linear: positions are divided by it; llama3: long wavelengths
+    double low_freq_factor = 1.0;          // llama3 only
+    double high_freq_factor = 4.0;         // llama3 only
+    uint64_t original_context_length = 0;  // llama3 only: original_max_position_embeddings
+
+    bool operator==(const llama_rope_scaling&) const = default;
+};
+
 struct llama_config {
     uint64_t dim = 0;
     uint64_t hidden_dim = 0;
@@ -21,6 +35,7 @@ struct llama_config {
     double norm_eps = 1e-5;
     double rope_theta = 10000.0;
     rope_style rope = rope_style::interleaved;
+    llama_rope_scaling rope_scaling;
 
     uint64_t q_dim() const { return n_heads * head_dim; }
     uint64_t kv_dim() const { return n_kv_heads * head_dim; }

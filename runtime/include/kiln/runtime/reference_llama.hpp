@@ -33,6 +33,7 @@ private:
     std::vector<float> key_cache_, value_cache_;
     // Activations of the current position.
     std::vector<float> x_, xb_, q_, k_, v_, att_out_, scores_, gate_, up_, logits_;
+    std::vector<float> rope_cos_, rope_sin_;  // angles of the current position
 };
 
 }  // namespace kiln
