@@ -142,10 +142,10 @@ void run_bench(const bench_args& args) {
     std::vector<int32_t> tokens(size_t(std::max(args.depth, longest)));
     for (int32_t& t : tokens) t = pick(rng);
 
-    std::printf("kiln bench: simd %s, %d physical cores, %s path, %d repetitions after 1 warm-up%s\n\n",
+    std::printf("kiln bench: simd %s, %d physical cores, %s path, KV cache %s, batch %d, %d repetitions after 1 warm-up%s\n\n",
                 std::string(kernels::active_isa()).c_str(), physical_core_count(),
-                args.engine.reference ? "reference" : "fast", args.repetitions,
-                args.depth ? (", depth " + std::to_string(args.depth)).c_str() : "");
+                args.engine.reference ? "reference" : "fast", args.engine.reference ? "f32" : args.engine.kv_type.c_str(),
+                args.engine.batch, args.repetitions, args.depth ? (", depth " + std::to_string(args.depth)).c_str() : "");
     std::printf("| model | size | params | type | threads | test | t/s | weights/token | GB/s |\n");
     std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: |\n");
     std::fflush(stdout);

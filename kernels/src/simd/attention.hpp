@@ -113,9 +113,12 @@ void simd_attention(const attention_args& a) {
                     for (size_t v = 0; v < nv; ++v) s[v] = xsimd::fma(qd, batch::load_unaligned(K + d * kv_tile + v * w), s[v]);
                 }
                 const batch scale(a.scale), cut(static_cast<float>(visible));
+                // Scores beyond float's range saturate: an infinite max would make exp(inf - inf).
+                const batch hi(std::numeric_limits<float>::max()), lo(-std::numeric_limits<float>::max());
                 batch tile_max(neg_inf);
                 for (size_t v = 0; v < nv; ++v) {
-                    s[v] = xsimd::select(batch::load_aligned(iota + v * w) < cut, s[v] * scale, batch(neg_inf));
+                    const batch scaled = xsimd::min(xsimd::max(s[v] * scale, lo), hi);
+                    s[v] = xsimd::select(batch::load_aligned(iota + v * w) < cut, scaled, batch(neg_inf));
                     tile_max = xsimd::max(tile_max, s[v]);
                 }
                 alignas(64) float lanes[w];

@@ -24,7 +24,8 @@ namespace kiln::kernels {
 //     q8_0  int8     v[kv_tile][head_dim], then float scale[kv_tile][blocks]
 // q8_0 quantizes each position's head vector in blocks of 32 elements along head_dim (the last
 // block may be shorter; blocks = ceil(head_dim / 32)), scale = max|x| / 127, round to nearest even.
-// Tiles are padded to 64 bytes. Columns past the last stored position are never read.
+// Tiles are padded to 64 bytes. Columns past the last stored position may be read (whole tiles
+// are converted at once) but never affect the output; runs need no particular alignment.
 // ---------------------------------------------------------------------------------------------
 enum class kv_type : uint32_t { f32, f16, q8_0 };
 inline constexpr size_t kv_tile = 32;
@@ -66,6 +67,8 @@ void kv_load(kv_type type, size_t head_dim, size_t pos, const void* keys, const 
 //                      row_sum = sum_j exp(s_j - m) (m = -inf and out = 0 for a row that sees no
 //                      key): partial results over disjoint key ranges merge with attention_merge.
 // key_begin must be a multiple of kv_tile. scratch: attention_scratch_floats(head_dim) floats.
+// row_max/row_sum may be null when normalize is true. out must not overlap q (rows are cleared
+// first). Scores beyond float's range saturate to +-FLT_MAX, so finite inputs give finite outputs.
 // ---------------------------------------------------------------------------------------------
 struct attention_args {
     const float* q;
