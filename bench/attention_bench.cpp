@@ -61,7 +61,7 @@ void attention(benchmark::State& state, const kk::kernel_table* table, kk::kv_ty
     std::vector<float> q(tokens * group * head_dim);
     for (float& x : q) x = dist(rng);
     std::vector<float> out(q.size()), scratch(kk::attention_scratch_floats(head_dim));
-    const kk::attention_args args{q.data(), group * head_dim, tokens, group, head_dim, type, c.keys, c.values,
+    const kk::attention_args args{q.data(), group * head_dim, tokens, group, head_dim, type, c.keys, c.values, 0,
                                   0, context, context - tokens, 1.0f / std::sqrt(float(head_dim)), true,
                                   out.data(), group * head_dim, nullptr, nullptr, scratch.data()};
     for (auto _ : state) {

@@ -62,78 +62,110 @@ std::optional<kv_type> kv_type_from_name(std::string_view name) {
     return std::nullopt;
 }
 
-void kv_store(kv_type type, size_t head_dim, size_t pos, const float* key, const float* value, void* keys,
-              void* values) {
-    const tile_ref at = locate(type, head_dim, pos);
-    auto* kb = static_cast<unsigned char*>(keys) + at.offset;
-    auto* vb = static_cast<unsigned char*>(values) + at.offset;
-    const size_t j = at.col;
+namespace {
+
+// One position's key: column j of the transposed tile at kb.
+void store_key(kv_type type, size_t head_dim, size_t j, const float* key, unsigned char* kb) {
     switch (type) {
         case kv_type::f32:
-            for (size_t d = 0; d < head_dim; ++d) {
-                put_float(kb + (d * kv_tile + j) * 4, key[d]);
-                put_float(vb + (j * head_dim + d) * 4, value[d]);
-            }
+            for (size_t d = 0; d < head_dim; ++d) put_float(kb + (d * kv_tile + j) * 4, key[d]);
             return;
         case kv_type::f16:
             for (size_t d = 0; d < head_dim; ++d) {
-                const uint16_t k16 = quant::f32_to_f16(key[d]), v16 = quant::f32_to_f16(value[d]);
+                const uint16_t k16 = quant::f32_to_f16(key[d]);
                 std::memcpy(kb + (d * kv_tile + j) * 2, &k16, 2);
-                std::memcpy(vb + (j * head_dim + d) * 2, &v16, 2);
             }
             return;
         case kv_type::q8_0: {
-            const size_t blocks = kv_blocks(head_dim);
-            unsigned char* kscale = kb + kv_tile * head_dim;
-            unsigned char* vscale = vb + kv_tile * head_dim;
-            for (size_t b = 0; b < blocks; ++b) {
-                const float ks = q8_scale(key, head_dim, b), vs = q8_scale(value, head_dim, b);
-                put_float(kscale + (b * kv_tile + j) * 4, ks);
-                put_float(vscale + (j * blocks + b) * 4, vs);
-                for (size_t d = b * kv_block; d < block_end(head_dim, b); ++d) {
+            unsigned char* scales = kb + kv_tile * head_dim;
+            for (size_t b = 0; b < kv_blocks(head_dim); ++b) {
+                const float ks = q8_scale(key, head_dim, b);
+                put_float(scales + (b * kv_tile + j) * 4, ks);
+                for (size_t d = b * kv_block; d < block_end(head_dim, b); ++d)
                     kb[d * kv_tile + j] = static_cast<unsigned char>(q8_quantize(key[d], ks));
-                    vb[j * head_dim + d] = static_cast<unsigned char>(q8_quantize(value[d], vs));
-                }
             }
             return;
         }
     }
 }
 
-void kv_load(kv_type type, size_t head_dim, size_t pos, const void* keys, const void* values, float* key,
-             float* value) {
-    const tile_ref at = locate(type, head_dim, pos);
-    const auto* kb = static_cast<const unsigned char*>(keys) + at.offset;
-    const auto* vb = static_cast<const unsigned char*>(values) + at.offset;
-    const size_t j = at.col;
+// One position's value: row j of the tile at vb.
+void store_value(kv_type type, size_t head_dim, size_t j, const float* value, unsigned char* vb) {
     switch (type) {
         case kv_type::f32:
-            for (size_t d = 0; d < head_dim; ++d) {
-                key[d] = get_float(kb + (d * kv_tile + j) * 4);
-                value[d] = get_float(vb + (j * head_dim + d) * 4);
-            }
+            for (size_t d = 0; d < head_dim; ++d) put_float(vb + (j * head_dim + d) * 4, value[d]);
             return;
         case kv_type::f16:
             for (size_t d = 0; d < head_dim; ++d) {
-                uint16_t k16, v16;
-                std::memcpy(&k16, kb + (d * kv_tile + j) * 2, 2);
-                std::memcpy(&v16, vb + (j * head_dim + d) * 2, 2);
-                key[d] = quant::f16_to_f32(k16);
-                value[d] = quant::f16_to_f32(v16);
+                const uint16_t v16 = quant::f32_to_f16(value[d]);
+                std::memcpy(vb + (j * head_dim + d) * 2, &v16, 2);
             }
             return;
         case kv_type::q8_0: {
             const size_t blocks = kv_blocks(head_dim);
-            const unsigned char* kscale = kb + kv_tile * head_dim;
-            const unsigned char* vscale = vb + kv_tile * head_dim;
-            for (size_t d = 0; d < head_dim; ++d) {
-                const size_t b = d / kv_block;
-                key[d] = float(static_cast<int8_t>(kb[d * kv_tile + j])) * get_float(kscale + (b * kv_tile + j) * 4);
-                value[d] = float(static_cast<int8_t>(vb[j * head_dim + d])) * get_float(vscale + (j * blocks + b) * 4);
+            unsigned char* scales = vb + kv_tile * head_dim;
+            for (size_t b = 0; b < blocks; ++b) {
+                const float vs = q8_scale(value, head_dim, b);
+                put_float(scales + (j * blocks + b) * 4, vs);
+                for (size_t d = b * kv_block; d < block_end(head_dim, b); ++d)
+                    vb[j * head_dim + d] = static_cast<unsigned char>(q8_quantize(value[d], vs));
             }
             return;
         }
     }
+}
+
+void load_key(kv_type type, size_t head_dim, size_t j, const unsigned char* kb, float* key) {
+    for (size_t d = 0; d < head_dim; ++d) {
+        switch (type) {
+            case kv_type::f32: key[d] = get_float(kb + (d * kv_tile + j) * 4); break;
+            case kv_type::f16: {
+                uint16_t k16;
+                std::memcpy(&k16, kb + (d * kv_tile + j) * 2, 2);
+                key[d] = quant::f16_to_f32(k16);
+                break;
+            }
+            case kv_type::q8_0:
+                key[d] = float(static_cast<int8_t>(kb[d * kv_tile + j])) *
+                         get_float(kb + kv_tile * head_dim + ((d / kv_block) * kv_tile + j) * 4);
+                break;
+        }
+    }
+}
+
+void load_value(kv_type type, size_t head_dim, size_t j, const unsigned char* vb, float* value) {
+    const size_t blocks = kv_blocks(head_dim);
+    for (size_t d = 0; d < head_dim; ++d) {
+        switch (type) {
+            case kv_type::f32: value[d] = get_float(vb + (j * head_dim + d) * 4); break;
+            case kv_type::f16: {
+                uint16_t v16;
+                std::memcpy(&v16, vb + (j * head_dim + d) * 2, 2);
+                value[d] = quant::f16_to_f32(v16);
+                break;
+            }
+            case kv_type::q8_0:
+                value[d] = float(static_cast<int8_t>(vb[j * head_dim + d])) *
+                           get_float(vb + kv_tile * head_dim + (j * blocks + d / kv_block) * 4);
+                break;
+        }
+    }
+}
+
+}  // namespace
+
+void kv_store(kv_type type, size_t head_dim, size_t pos, const float* key, const float* value, void* keys,
+              void* values) {
+    const tile_ref at = locate(type, head_dim, pos);
+    if (keys) store_key(type, head_dim, at.col, key, static_cast<unsigned char*>(keys) + at.offset);
+    if (values) store_value(type, head_dim, at.col, value, static_cast<unsigned char*>(values) + at.offset);
+}
+
+void kv_load(kv_type type, size_t head_dim, size_t pos, const void* keys, const void* values, float* key,
+             float* value) {
+    const tile_ref at = locate(type, head_dim, pos);
+    if (keys) load_key(type, head_dim, at.col, static_cast<const unsigned char*>(keys) + at.offset, key);
+    if (values) load_value(type, head_dim, at.col, static_cast<const unsigned char*>(values) + at.offset, value);
 }
 
 void attention_merge(float& max_a, float& sum_a, float* out_a, float max_b, float sum_b, const float* out_b,

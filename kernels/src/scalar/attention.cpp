@@ -25,8 +25,9 @@ float saturate(float s) {
 
 void attention(const attention_args& a) {
     const size_t hd = a.head_dim, rows = a.n_tokens * a.group;
+    const size_t vd = a.value_dim ? a.value_dim : hd;  // value width (MLA: a prefix of the key)
     float* keys = a.scratch;                   // [kv_tile][hd]: one tile, a row per position
-    float* values = keys + kv_tile * hd;       // [kv_tile][hd]
+    float* values = keys + kv_tile * hd;       // [kv_tile][vd]
     float* run_max = values + kv_tile * hd;    // [row_block]
     float* run_sum = run_max + row_block;      // [row_block]
     float* score = run_sum + row_block;        // [kv_tile]
@@ -37,21 +38,23 @@ void attention(const attention_args& a) {
             const size_t t = (r0 + r) / a.group, g = (r0 + r) % a.group;
             run_max[r] = -std::numeric_limits<float>::infinity();
             run_sum[r] = 0.0f;
-            std::fill_n(a.out + t * a.out_stride + g * hd, hd, 0.0f);
+            std::fill_n(a.out + t * a.out_stride + g * vd, vd, 0.0f);
         }
         // The block's last row sees the most; nothing past it (or past key_end) is read.
         const size_t end = std::min(a.key_end, a.first_pos + (r0 + nr - 1) / a.group + 1);
         for (size_t start = a.key_begin; start < end; start += kv_tile) {
             const size_t in_tile = std::min(kv_tile, end - start);
-            for (size_t j = 0; j < in_tile; ++j)
-                kv_load(a.type, hd, start + j, a.keys, a.values, keys + j * hd, values + j * hd);
+            for (size_t j = 0; j < in_tile; ++j) {
+                kv_load(a.type, hd, start + j, a.keys, a.values, keys + j * hd, values + j * vd);
+                if (!a.values) std::copy_n(keys + j * hd, vd, values + j * vd);
+            }
             for (size_t r = 0; r < nr; ++r) {
                 const size_t t = (r0 + r) / a.group, g = (r0 + r) % a.group;
                 const size_t limit = a.first_pos + t + 1;  // causal: positions < limit
                 if (limit <= start) continue;              // keeps the row's max off -inf - -inf
                 const size_t visible = std::min(in_tile, limit - start);
                 const float* q = a.q + t * a.q_stride + g * hd;
-                float* out = a.out + t * a.out_stride + g * hd;
+                float* out = a.out + t * a.out_stride + g * vd;
 
                 float m = run_max[r];
                 for (size_t j = 0; j < visible; ++j) {
@@ -64,11 +67,11 @@ void attention(const attention_args& a) {
                 // (run_max = -inf, out = 0) and exp of a non-positive number after.
                 const float alpha = std::exp(run_max[r] - m);
                 float sum = run_sum[r] * alpha;
-                for (size_t d = 0; d < hd; ++d) out[d] *= alpha;
+                for (size_t d = 0; d < vd; ++d) out[d] *= alpha;
                 for (size_t j = 0; j < visible; ++j) {
                     const float p = std::exp(score[j] - m);
                     sum += p;
-                    for (size_t d = 0; d < hd; ++d) out[d] += p * values[j * hd + d];
+                    for (size_t d = 0; d < vd; ++d) out[d] += p * values[j * vd + d];
                 }
                 run_max[r] = m;
                 run_sum[r] = sum;
@@ -77,7 +80,7 @@ void attention(const attention_args& a) {
         for (size_t r = 0; r < nr; ++r) {
             const size_t t = (r0 + r) / a.group, g = (r0 + r) % a.group;
             if (a.normalize) {
-                attention_finish(run_sum[r], a.out + t * a.out_stride + g * hd, hd);
+                attention_finish(run_sum[r], a.out + t * a.out_stride + g * vd, vd);
             } else {
                 a.row_max[r0 + r] = run_max[r];
                 a.row_sum[r0 + r] = run_sum[r];

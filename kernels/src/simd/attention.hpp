@@ -21,48 +21,58 @@ namespace {
 
 inline constexpr size_t attention_row_block = 64;  // rows sharing one conversion of a tile
 
-// One tile's keys as f32 [head_dim][kv_tile] and values as f32 [kv_tile][head_dim]; f32 caches
-// are used in place, the others are converted into `scratch`.
+// n f16 elements to f32.
 template <class Arch>
-void load_kv_tile(kv_type type, size_t hd, const std::byte* keys, const std::byte* values, float* kt, float* vt,
-                  const float*& k_out, const float*& v_out) {
+void f16_run_to_f32(const std::byte* src, size_t n, float* dst) {
     constexpr size_t w = fbatch<Arch>::size;
-    const size_t n = kv_tile * hd;
-    if (type == kv_type::f32) {
-        k_out = reinterpret_cast<const float*>(keys);
-        v_out = reinterpret_cast<const float*>(values);
-        return;
-    }
+    const auto* h = reinterpret_cast<const uint16_t*>(src);
+    size_t i = 0;
+    for (; i + w <= n; i += w) half_io<Arch>::load_f16(h + i).store_unaligned(dst + i);
+    for (; i < n; ++i) dst[i] = quant::f16_to_f32(h[i]);
+}
+
+// One tile's keys as f32 [head_dim][kv_tile]: an f32 tile in place, others converted into kt.
+template <class Arch>
+const float* tile_keys(kv_type type, size_t hd, const std::byte* keys, float* kt) {
+    if (type == kv_type::f32) return reinterpret_cast<const float*>(keys);
     if (type == kv_type::f16) {
-        const auto* k16 = reinterpret_cast<const uint16_t*>(keys);
-        const auto* v16 = reinterpret_cast<const uint16_t*>(values);
-        size_t i = 0;
-        for (; i + w <= n; i += w) {
-            half_io<Arch>::load_f16(k16 + i).store_unaligned(kt + i);
-            half_io<Arch>::load_f16(v16 + i).store_unaligned(vt + i);
-        }
-        for (; i < n; ++i) {
-            kt[i] = quant::f16_to_f32(k16[i]);
-            vt[i] = quant::f16_to_f32(v16[i]);
-        }
-    } else {  // q8_0: int8 values then float scales (per block and position)
-        const size_t nb = kv_blocks(hd);
+        f16_run_to_f32<Arch>(keys, kv_tile * hd, kt);
+    } else {  // q8_0: int8 codes, then float scales [block][kv_tile]
         const auto* k8 = reinterpret_cast<const int8_t*>(keys);
-        const auto* v8 = reinterpret_cast<const int8_t*>(values);
-        const auto* kscale = reinterpret_cast<const float*>(keys + n);
-        const auto* vscale = reinterpret_cast<const float*>(values + n);
-        // Plain loops: the compiler vectorises the int8 widening with this TU's flags.
+        const auto* scales = reinterpret_cast<const float*>(keys + kv_tile * hd);
+        // A plain loop: the compiler vectorises the int8 widening with this TU's flags.
         for (size_t d = 0; d < hd; ++d) {
-            const float* s = kscale + (d / kv_block) * kv_tile;
+            const float* s = scales + (d / kv_block) * kv_tile;
             for (size_t j = 0; j < kv_tile; ++j) kt[d * kv_tile + j] = float(k8[d * kv_tile + j]) * s[j];
         }
+    }
+    return kt;
+}
+
+// One tile's values as f32 [kv_tile][head_dim], likewise.
+template <class Arch>
+const float* tile_values(kv_type type, size_t hd, const std::byte* values, float* vt) {
+    if (type == kv_type::f32) return reinterpret_cast<const float*>(values);
+    if (type == kv_type::f16) {
+        f16_run_to_f32<Arch>(values, kv_tile * hd, vt);
+    } else {  // q8_0: int8 codes, then float scales [kv_tile][block]
+        const size_t nb = kv_blocks(hd);
+        const auto* v8 = reinterpret_cast<const int8_t*>(values);
+        const auto* scales = reinterpret_cast<const float*>(values + kv_tile * hd);
         for (size_t j = 0; j < kv_tile; ++j) {
-            const float* s = vscale + j * nb;
+            const float* s = scales + j * nb;
             for (size_t d = 0; d < hd; ++d) vt[j * hd + d] = float(v8[j * hd + d]) * s[d / kv_block];
         }
     }
-    k_out = kt;
-    v_out = vt;
+    return vt;
+}
+
+// Latent attention (no value run): the values are the first vd rows of the transposed key
+// tile, turned into rows once per tile for all the query rows of the call.
+inline const float* latent_values(const float* k, size_t vd, float* vt) {
+    for (size_t d = 0; d < vd; ++d)
+        for (size_t j = 0; j < kv_tile; ++j) vt[j * vd + d] = k[d * kv_tile + j];
+    return vt;
 }
 
 template <class Arch>
@@ -76,6 +86,7 @@ void simd_attention(const attention_args& a) {
                                                         22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
     const float neg_inf = -std::numeric_limits<float>::infinity();
     const size_t hd = a.head_dim, rows = a.n_tokens * a.group, tile_bytes = kv_tile_bytes(a.type, hd);
+    const size_t vd = a.value_dim ? a.value_dim : hd;
     const auto* keys = static_cast<const std::byte*>(a.keys);
     const auto* values = static_cast<const std::byte*>(a.values);
     float* kt = a.scratch;
@@ -89,15 +100,16 @@ void simd_attention(const attention_args& a) {
             run_max[r] = neg_inf;
             run_sum[r] = 0.0f;
             const size_t t = (rb + r) / a.group, g = (rb + r) % a.group;
-            std::memset(a.out + t * a.out_stride + g * hd, 0, hd * sizeof(float));
+            std::memset(a.out + t * a.out_stride + g * vd, 0, vd * sizeof(float));
         }
         // Keys past the block's last visible position are never needed.
         const size_t last_token = (rb + nr - 1) / a.group;
         const size_t end = std::min(a.key_end, a.first_pos + last_token + 1);
         for (size_t tile_start = a.key_begin; tile_start < end; tile_start += kv_tile) {
             const size_t tile = tile_start / kv_tile;
-            const float *K, *V;
-            load_kv_tile<Arch>(a.type, hd, keys + tile * tile_bytes, values + tile * tile_bytes, kt, vt, K, V);
+            const float* K = tile_keys<Arch>(a.type, hd, keys + tile * tile_bytes, kt);
+            const float* V = values ? tile_values<Arch>(a.type, hd, values + tile * tile_bytes, vt)
+                                    : latent_values(K, vd, vt);
             const size_t in_tile = std::min(kv_tile, end - tile_start);
             for (size_t r = 0; r < nr; ++r) {
                 const size_t t = (rb + r) / a.group, g = (rb + r) % a.group;
@@ -137,27 +149,27 @@ void simd_attention(const attention_args& a) {
                 run_sum[r] = run_sum[r] * alpha + xsimd::hadd(psum);
                 run_max[r] = m_new;
 
-                float* out = a.out + t * a.out_stride + g * hd;
+                float* out = a.out + t * a.out_stride + g * vd;
                 const batch va(alpha);
                 size_t d = 0;
-                for (; d + w <= hd; d += w) {
+                for (; d + w <= vd; d += w) {
                     batch acc = batch::load_unaligned(out + d) * va;
-                    for (size_t j = 0; j < visible; ++j) acc = xsimd::fma(batch(p[j]), batch::load_unaligned(V + j * hd + d), acc);
+                    for (size_t j = 0; j < visible; ++j) acc = xsimd::fma(batch(p[j]), batch::load_unaligned(V + j * vd + d), acc);
                     acc.store_unaligned(out + d);
                 }
-                for (; d < hd; ++d) {
+                for (; d < vd; ++d) {
                     float acc = out[d] * alpha;
-                    for (size_t j = 0; j < visible; ++j) acc += p[j] * V[j * hd + d];
+                    for (size_t j = 0; j < visible; ++j) acc += p[j] * V[j * vd + d];
                     out[d] = acc;
                 }
             }
         }
         for (size_t r = 0; r < nr; ++r) {
             const size_t t = (rb + r) / a.group, g = (rb + r) % a.group;
-            float* out = a.out + t * a.out_stride + g * hd;
+            float* out = a.out + t * a.out_stride + g * vd;
             if (a.normalize) {
                 const float inv = run_sum[r] > 0.0f ? 1.0f / run_sum[r] : 0.0f;
-                for (size_t d = 0; d < hd; ++d) out[d] *= inv;
+                for (size_t d = 0; d < vd; ++d) out[d] *= inv;
             } else {
                 a.row_max[rb + r] = run_max[r];
                 a.row_sum[rb + r] = run_sum[r];

@@ -47,10 +47,11 @@ constexpr size_t kv_run_bytes(kv_type type, size_t head_dim, size_t positions) {
 }
 
 // Stores one position's key and value (head_dim floats each) into a (layer, KV head) run.
-// Plain code, not per ISA: it runs once per token and head.
+// Plain code, not per ISA: it runs once per token and head. A null run (keys or values) is
+// skipped: a latent cache (attention_args::values null) has keys only.
 void kv_store(kv_type type, size_t head_dim, size_t pos, const float* key, const float* value, void* keys,
               void* values);
-// Reads one position back as floats (tests and the reference).
+// Reads one position back as floats (tests and the reference); a null run is skipped.
 void kv_load(kv_type type, size_t head_dim, size_t pos, const void* keys, const void* values, float* key,
              float* value);
 
@@ -60,7 +61,12 @@ void kv_load(kv_type type, size_t head_dim, size_t pos, const void* keys, const 
 // Query row (t, g) is at q + t * q_stride + g * head_dim; it may see positions <= first_pos + t
 // (causal), so rows see different key counts inside a prefill block.
 //
-// Output row (t, g) is at out + t * out_stride + g * head_dim and row_max/row_sum[t * group + g]:
+// Values: values == nullptr selects latent attention (MLA): the value of a position is the first
+// value_dim elements of its key, read from the key run (no value run exists). Otherwise the value
+// run holds head_dim-wide values and value_dim must be 0 or head_dim. Below, vd = value_dim or
+// head_dim when value_dim is 0.
+//
+// Output row (t, g) is at out + t * out_stride + g * vd and row_max/row_sum[t * group + g]:
 //   normalize = true:  out = softmax(scale * q k^T) v over the visible keys (a row that sees no
 //                      key gets zeros);
 //   normalize = false: out = sum_j exp(s_j - m) v_j unnormalised, row_max = m = max_j s_j and
@@ -76,7 +82,8 @@ struct attention_args {
     size_t n_tokens, group, head_dim;
     kv_type type;
     const void* keys;
-    const void* values;
+    const void* values;    // nullptr: values are the keys' first value_dim elements (MLA)
+    size_t value_dim;      // 0 = head_dim
     size_t key_begin, key_end;
     size_t first_pos;
     float scale;
