@@ -1,6 +1,7 @@
 // The Hugging Face folder importer: the derived stories260K folder gives back the llama2.c
 // weights once HF's rotate-half Q/K row order is undone, tokenizer.model gives the tok512
-// vocabulary, and a synthetic sharded Qwen2 folder maps names, shapes, values and biases.
+// vocabulary, a synthetic sharded Qwen2 folder maps names, shapes, values and biases, and a
+// folder with only tokenizer.json imports it, padded to config.json's vocab_size.
 #include <doctest/doctest.h>
 
 #include <bit>
@@ -340,4 +341,97 @@ TEST_CASE("hf config: linear rope scaling and Mistral sliding window are kept fo
     rope_scaling_to_metadata(*c.rope_scaling, meta);
     CHECK(meta.get_f64("llama.rope_scaling.factor") == 2.0);
     CHECK_FALSE(meta.has("llama.rope_scaling.low_freq_factor"));
+}
+
+namespace {
+
+// GPT-2's byte -> printable code point table, as UTF-8: how byte-level BPE vocabularies spell bytes.
+std::string byte_symbol(int byte) {
+    static const std::vector<std::string> table = [] {
+        std::vector<int> direct;
+        for (int b = '!'; b <= '~'; ++b) direct.push_back(b);
+        for (int b = 0xA1; b <= 0xAC; ++b) direct.push_back(b);
+        for (int b = 0xAE; b <= 0xFF; ++b) direct.push_back(b);
+        std::vector<std::string> symbols(256);
+        int next = 256;
+        for (int b = 0; b < 256; ++b) {
+            const bool kept = std::find(direct.begin(), direct.end(), b) != direct.end();
+            const int cp = kept ? b : next++;
+            std::string utf8;
+            if (cp < 0x80) utf8 += char(cp);
+            else {
+                utf8 += char(0xC0 | (cp >> 6));
+                utf8 += char(0x80 | (cp & 0x3F));
+            }
+            symbols[size_t(b)] = utf8;
+        }
+        return symbols;
+    }();
+    return table[size_t(byte)];
+}
+
+// A Qwen-style tokenizer.json: the 256 byte symbols, two merges ("Ġ" + "t", "h" + "e"), and the
+// three ChatML added tokens: 261 ids in all, fewer than config.json's vocab_size of 512.
+void write_byte_level_tokenizer(const std::filesystem::path& dir) {
+    nlohmann::json vocab = nlohmann::json::object();
+    for (int b = 0; b < 256; ++b) vocab[byte_symbol(b)] = b;
+    vocab[byte_symbol(' ') + "t"] = 256;
+    vocab["he"] = 257;
+    nlohmann::json added = nlohmann::json::array();
+    int id = 258;
+    for (const char* special : {"<|endoftext|>", "<|im_start|>", "<|im_end|>"})
+        added.push_back({{"id", id++}, {"content", special}, {"special", true}});
+    const nlohmann::json tokenizer = {
+        {"added_tokens", added},
+        {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+        {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", {byte_symbol(' ') + " t", "h e"}}}}};
+    std::ofstream(dir / "tokenizer.json") << tokenizer.dump();
+    const nlohmann::json config = {
+        {"bos_token", nullptr}, {"eos_token", "<|im_end|>"}, {"add_bos_token", false},
+        {"chat_template", "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+                          "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"}};
+    std::ofstream(dir / "tokenizer_config.json") << config.dump();
+}
+
+}  // namespace
+
+TEST_CASE("hf import: tokenizer.json without tokenizer.model, padded to config.json's vocab_size") {
+    qwen_folder q;
+    std::filesystem::remove(q.dir / "tokenizer.model");
+    write_byte_level_tokenizer(q.dir.path());
+    const model_source source = load_hf_folder(q.dir.path());
+    const vocabulary vocab = vocabulary::from_metadata(source.meta);
+    CHECK(vocab.model == "byte-bpe");
+    CHECK(vocab.pre == "gpt-2");
+    REQUIRE(vocab.size() == 512);  // 261 real tokens and 251 placeholders for the embedding's rows
+    CHECK(vocab.tokens[260] == "<|im_end|>");
+    CHECK(vocab.eos_id == 260);
+    CHECK(vocab.bos_id == -1);
+    CHECK(vocab.tokens[261] == "[PAD261]");
+    CHECK(vocab.types[511] == int32_t(token_kind::unused));
+    CHECK(vocab.chat_template == "chatml");
+
+    // The converted model loads and its tokenizer never produces a placeholder.
+    const auto path = q.dir / "qwen.kiln";
+    write_kiln(source, {}, path);
+    auto m = model::load(path);
+    CHECK(m->vocab().size() == m->config().vocab_size);
+    const tokenizer tok(m->vocab());
+    // Byte ids equal the byte values here: "the" is t + (h e), " tea" is (Ġ t) + e + a.
+    const auto ids = tok.encode("<|im_start|>the tea<|im_end|>", false);
+    CHECK(ids == std::vector<int32_t>{259, 't', 257, 256, 'e', 'a', 260});
+    CHECK(tok.decode(ids) == "the tea");
+    for (int32_t id : ids) CHECK(id < 261);
+}
+
+TEST_CASE("hf import: a tokenizer larger than config.json's vocab_size, or none at all, is refused") {
+    qwen_folder q;
+    std::filesystem::remove(q.dir / "tokenizer.model");
+    write_byte_level_tokenizer(q.dir.path());
+    q.config["vocab_size"] = 200;
+    q.write();
+    CHECK(load_error(q.dir.path()).find("tokenizer.json: has 261 tokens but config.json vocab_size is 200") !=
+          std::string::npos);
+    std::filesystem::remove(q.dir / "tokenizer.json");
+    CHECK(load_error(q.dir.path()).find("no tokenizer.model or tokenizer.json") != std::string::npos);
 }

@@ -97,10 +97,11 @@ model_source load_gguf(const std::filesystem::path& path) {
         throw file_error(path, e.what());
     }
 
-    const vocabulary vocab = vocabulary_from_gguf(file);
+    vocabulary vocab = vocabulary_from_gguf(file);
     if (vocab.size() > config.vocab_size)
         throw file_error(path, "the tokenizer has " + std::to_string(vocab.size()) + " tokens but token_embd only " +
                                    std::to_string(config.vocab_size) + " rows");
+    vocab.pad_to(config.vocab_size);  // embedding rows past the last token: ids nothing encodes to
 
     model_source source;
     config.to_metadata(source.meta);

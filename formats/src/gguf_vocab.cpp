@@ -1,6 +1,7 @@
 // The tokenizer embedded in a GGUF file's tokenizer.ggml.* keys, as a kiln::vocabulary.
 #include <string>
 
+#include "kiln/formats/chat_template.hpp"
 #include "kiln/formats/error.hpp"
 #include "kiln/formats/gguf.hpp"
 
@@ -71,6 +72,9 @@ vocabulary vocabulary_from_gguf(const gguf_file& file) {
     } else {
         throw file_error(file.path(), "unsupported tokenizer model '" + model + "' (kiln reads 'llama' and 'gpt2')");
     }
+    // GGUF keeps the model's Jinja template; kiln keeps the name of the built-in it matches.
+    if (const gguf_value* jinja = file.find("tokenizer.chat_template"); jinja && jinja->type() == gguf_type::string)
+        if (auto chat = detect_chat_template(jinja->as_string())) vocab.chat_template = std::string(chat->name());
     try {
         vocab.validate();
     } catch (const error& e) {

@@ -1,11 +1,14 @@
 // Importing a Hugging Face model folder as a model_source: config.json for the hyper-parameters,
-// safetensors for the weights (renamed to kiln's names), tokenizer.model for the vocabulary.
+// safetensors for the weights (renamed to kiln's names), tokenizer.model or tokenizer.json for the
+// vocabulary, tokenizer_config.json for the chat template.
 #include <filesystem>
 #include <string>
 
 #include "hf_gguf_shapes.hpp"
+#include "kiln/formats/chat_template.hpp"
 #include "kiln/formats/error.hpp"
 #include "kiln/formats/hf_config.hpp"
+#include "kiln/formats/hf_tokenizer.hpp"
 #include "kiln/formats/safetensors.hpp"
 
 namespace kiln {
@@ -50,6 +53,31 @@ std::string lower(std::string s) {
     return s;
 }
 
+// The folder's tokenizer: tokenizer.model (SentencePiece) when there is one, as the slow HF
+// tokenizer would load it, else tokenizer.json (Llama 3, Qwen2 and other byte-level BPE models
+// ship only that). Padded with placeholders up to the embedding's rows; the chat template of
+// tokenizer_config.json is recognised here too.
+vocabulary load_folder_vocabulary(const std::filesystem::path& dir, uint64_t vocab_size) {
+    std::filesystem::path tokenizer_path = dir / "tokenizer.model";
+    vocabulary vocab;
+    if (std::filesystem::exists(tokenizer_path)) {
+        vocab = load_sentencepiece_model(tokenizer_path);
+    } else {
+        tokenizer_path = dir / "tokenizer.json";
+        if (!std::filesystem::exists(tokenizer_path)) throw file_error(dir, "no tokenizer.model or tokenizer.json");
+        vocab = load_hf_tokenizer(tokenizer_path);
+    }
+    if (vocab.size() > vocab_size)
+        throw file_error(tokenizer_path, "has " + std::to_string(vocab.size()) + " tokens but config.json vocab_size is " +
+                                             std::to_string(vocab_size));
+    vocab.pad_to(vocab_size);
+    if (const auto config = dir / "tokenizer_config.json"; std::filesystem::exists(config)) {
+        const std::string jinja = read_hf_chat_template(config);
+        if (auto chat = detect_chat_template(jinja)) vocab.chat_template = std::string(chat->name());
+    }
+    return vocab;
+}
+
 }  // namespace
 
 model_source load_hf_folder(const std::filesystem::path& dir) {
@@ -57,13 +85,7 @@ model_source load_hf_folder(const std::filesystem::path& dir) {
     const hf_model_config config = parse_hf_config(dir / "config.json");
     const safetensors_set weights = safetensors_set::open_folder(dir);
 
-    const auto tokenizer_path = dir / "tokenizer.model";
-    if (!std::filesystem::exists(tokenizer_path))
-        throw file_error(dir, "no tokenizer.model (tokenizer.json alone is not supported yet)");
-    const vocabulary vocab = load_sentencepiece_model(tokenizer_path);
-    if (vocab.size() > config.llama.vocab_size)
-        throw file_error(tokenizer_path, "has " + std::to_string(vocab.size()) + " pieces but config.json vocab_size is " +
-                                             std::to_string(config.llama.vocab_size));
+    const vocabulary vocab = load_folder_vocabulary(dir, config.llama.vocab_size);
 
     model_source source;
     config.llama.to_metadata(source.meta);

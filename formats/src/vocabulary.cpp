@@ -38,6 +38,14 @@ void vocabulary::validate() const {
     if (model == "byte-bpe" && merges.empty()) throw error("tokenizer: a byte-bpe vocabulary needs merges");
 }
 
+void vocabulary::pad_to(size_t n) {
+    for (size_t id = tokens.size(); id < n; ++id) {
+        tokens.push_back("[PAD" + std::to_string(id) + "]");
+        scores.push_back(0.0f);
+        types.push_back(static_cast<int32_t>(token_kind::unused));
+    }
+}
+
 void vocabulary::to_metadata(metadata& meta) const {
     validate();
     meta.set("tokenizer.model", model);
@@ -52,6 +60,7 @@ void vocabulary::to_metadata(metadata& meta) const {
     // Optional keys: written only when they carry something, so llama-spm files stay as SPEC.md v1 shows.
     if (!merges.empty()) meta.set("tokenizer.merges", merges);
     if (!pre.empty()) meta.set("tokenizer.pre", pre);
+    if (!chat_template.empty()) meta.set("tokenizer.chat_template", chat_template);
 }
 
 vocabulary vocabulary::from_metadata(const metadata& meta) {
@@ -67,6 +76,7 @@ vocabulary vocabulary::from_metadata(const metadata& meta) {
     vocab.add_space_prefix = meta.get_bool_or("tokenizer.add_space_prefix", vocab.model == "llama-spm");
     if (meta.has("tokenizer.merges")) vocab.merges = meta.get_string_array("tokenizer.merges");
     vocab.pre = meta.get_string_or("tokenizer.pre", "");
+    vocab.chat_template = meta.get_string_or("tokenizer.chat_template", "");
     vocab.validate();
     return vocab;
 }

@@ -1,6 +1,8 @@
 // The tokenizer's shared part: lookup tables, decoding, streaming pieces, and dispatch by model.
 #include "kiln/runtime/tokenizer.hpp"
 
+#include <algorithm>
+
 #include "kiln/formats/error.hpp"
 
 namespace kiln {
@@ -62,7 +64,10 @@ tokenizer::tokenizer(const vocabulary& vocab) {
         const std::string& piece = pieces_[index];
         switch (static_cast<token_kind>(types_[index])) {
         case token_kind::control:
-            break;  // BOS/EOS and friends print nothing and never come out of text
+            collect_special_token(piece, id);  // print nothing; come out of text only with parse_special
+            break;
+        case token_kind::unused:
+            break;  // placeholders (padded vocabularies): print nothing, never come out of text
         case token_kind::byte:
             if (int value = byte_piece_value(piece); value >= 0) {
                 token_bytes_[index] = std::string(1, static_cast<char>(value));
@@ -74,6 +79,9 @@ tokenizer::tokenizer(const vocabulary& vocab) {
         case token_kind::unknown:
             token_bytes_[index] = piece;
             break;
+        case token_kind::user_defined:
+            collect_special_token(piece, id);
+            [[fallthrough]];
         default:
             token_bytes_[index] = sentencepiece_to_text(piece);
             // The first id wins when a piece repeats, as a sorted-vocabulary lookup would find it.
@@ -81,6 +89,42 @@ tokenizer::tokenizer(const vocabulary& vocab) {
             break;
         }
     }
+    index_special_tokens();
+}
+
+void tokenizer::collect_special_token(const std::string& piece, int32_t id) {
+    if (!piece.empty()) special_tokens_.emplace_back(piece, id);
+}
+
+void tokenizer::index_special_tokens() {
+    // Longest first, so that at one position the longest special token wins.
+    std::stable_sort(special_tokens_.begin(), special_tokens_.end(),
+                     [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    special_token_starts_.fill(false);
+    for (const auto& [content, id] : special_tokens_) special_token_starts_[static_cast<unsigned char>(content[0])] = true;
+}
+
+std::vector<std::pair<std::string_view, int32_t>> tokenizer::split_special(std::string_view text) const {
+    std::vector<std::pair<std::string_view, int32_t>> parts;
+    size_t fragment_start = 0;
+    for (size_t position = 0; position < text.size();) {
+        bool matched = false;
+        if (special_token_starts_[static_cast<unsigned char>(text[position])]) {
+            const std::string_view rest = text.substr(position);
+            for (const auto& [content, id] : special_tokens_) {
+                if (!rest.starts_with(content)) continue;
+                if (position > fragment_start) parts.emplace_back(text.substr(fragment_start, position - fragment_start), -1);
+                parts.emplace_back(std::string_view(), id);
+                position += content.size();
+                fragment_start = position;
+                matched = true;
+                break;
+            }
+        }
+        if (!matched) ++position;
+    }
+    if (fragment_start < text.size()) parts.emplace_back(text.substr(fragment_start), -1);
+    return parts;
 }
 
 bool tokenizer::is_control(int32_t id) const {
@@ -95,15 +139,27 @@ const std::string& tokenizer::checked_bytes(int32_t id) const {
     return token_bytes_[id];
 }
 
-std::vector<int32_t> tokenizer::encode(std::string_view text, bool add_bos) const {
+std::vector<int32_t> tokenizer::encode(std::string_view text, bool add_bos, bool parse_special) const {
     std::vector<int32_t> ids;
     ids.reserve(text.size() / 3 + 2);
     if (add_bos && bos_id_ >= 0) ids.push_back(bos_id_);
     if (text.empty()) return ids;
-    if (byte_level_)
+    if (byte_level_) {
         encode_bpe(text, ids);
-    else
-        encode_spm(text, ids);
+    } else if (!parse_special) {
+        encode_spm(text, ids, add_space_prefix_);
+    } else {
+        bool after_special = true;  // the first fragment gets the dummy prefix, as the whole text would
+        for (const auto& [fragment, id] : split_special(text)) {
+            if (id >= 0) {
+                ids.push_back(id);
+                after_special = true;
+            } else {
+                encode_spm(fragment, ids, add_space_prefix_ && after_special);
+                after_special = false;
+            }
+        }
+    }
     return ids;
 }
 

@@ -96,12 +96,12 @@ void tokenizer::build_bpe_tables(const vocabulary& vocab) {
         switch (static_cast<token_kind>(types_[index])) {
         case token_kind::control:
             // Matched in text (chat templates spell them out) but printed as nothing.
-            if (!piece.empty()) special_tokens_.emplace_back(piece, id);
+            collect_special_token(piece, id);
             break;
         case token_kind::user_defined:
             // Added tokens are stored as plain text, not in the byte-level alphabet.
             token_bytes_[index] = piece;
-            if (!piece.empty()) special_tokens_.emplace_back(piece, id);
+            collect_special_token(piece, id);
             break;
         case token_kind::unused:
             break;  // placeholders for ids the vocabulary leaves empty
@@ -111,11 +111,7 @@ void tokenizer::build_bpe_tables(const vocabulary& vocab) {
             break;
         }
     }
-    // Longest first, so that at one position the longest special token wins.
-    std::stable_sort(special_tokens_.begin(), special_tokens_.end(),
-                     [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-    special_token_starts_.fill(false);
-    for (const auto& [content, id] : special_tokens_) special_token_starts_[static_cast<unsigned char>(content[0])] = true;
+    index_special_tokens();
 
     for (size_t byte = 0; byte < 256; ++byte) {
         auto found = piece_ids_.find(byte_symbols()[byte]);
@@ -142,29 +138,13 @@ void tokenizer::build_bpe_tables(const vocabulary& vocab) {
 }
 
 void tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& ids) const {
-    auto encode_plain = [&](std::string_view fragment) {
-        if (fragment.empty()) return;
-        for (std::string_view word : pretokenizer_->split(fragment)) encode_bpe_word(word, ids);
-    };
-    size_t fragment_start = 0;
-    for (size_t position = 0; position < text.size();) {
-        bool matched = false;
-        if (special_token_starts_[static_cast<unsigned char>(text[position])]) {
-            const std::string_view rest = text.substr(position);
-            for (const auto& [content, id] : special_tokens_) {
-                if (rest.starts_with(content)) {
-                    encode_plain(text.substr(fragment_start, position - fragment_start));
-                    ids.push_back(id);
-                    position += content.size();
-                    fragment_start = position;
-                    matched = true;
-                    break;
-                }
-            }
+    for (const auto& [fragment, id] : split_special(text)) {
+        if (id >= 0) {
+            ids.push_back(id);
+            continue;
         }
-        if (!matched) ++position;
+        for (std::string_view word : pretokenizer_->split(fragment)) encode_bpe_word(word, ids);
     }
-    encode_plain(text.substr(fragment_start));
 }
 
 void tokenizer::encode_bpe_word(std::string_view word, std::vector<int32_t>& ids) const {

@@ -14,7 +14,7 @@ bool is_utf8_continuation(char byte) { return (static_cast<unsigned char>(byte) 
 
 }  // namespace
 
-void tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& ids) const {
+void tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& ids, bool space_prefix) const {
     std::vector<int32_t> symbols;
     symbols.reserve(text.size() + 1);
     std::string character;
@@ -34,7 +34,7 @@ void tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& ids) con
         }
     };
     // SentencePiece's dummy prefix: the first word then looks like every other word ("▁Hello").
-    if (add_space_prefix_) push_character(" ");
+    if (space_prefix) push_character(" ");
     // Characters are split as llama2.c's run.c splits them: a byte plus the continuation bytes after
     // it, at most 4 bytes, so even invalid UTF-8 is cut the same way.
     for (size_t start = 0; start < text.size();) {

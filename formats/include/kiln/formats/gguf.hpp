@@ -111,7 +111,8 @@ private:
 };
 
 // The tokenizer embedded in tokenizer.ggml.*: "llama" (SentencePiece) becomes "llama-spm",
-// "gpt2" becomes "byte-bpe". file_error for other tokenizer models or malformed arrays.
+// "gpt2" becomes "byte-bpe"; tokenizer.chat_template (Jinja) becomes the name of the built-in
+// chat template it matches. file_error for other tokenizer models or malformed arrays.
 vocabulary vocabulary_from_gguf(const gguf_file& file);
 
 // A llama-family model (general.architecture "llama" or "qwen2") as a model_source. Tensors are

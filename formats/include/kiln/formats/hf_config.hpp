@@ -1,5 +1,5 @@
-// Importing a Hugging Face model folder (config.json + safetensors + tokenizer.model) for the
-// Llama, Mistral and Qwen2 causal-LM architectures.
+// Importing a Hugging Face model folder (config.json + safetensors + tokenizer.model or
+// tokenizer.json) for the Llama, Mistral and Qwen2 causal-LM architectures.
 #pragma once
 #include <cstdint>
 #include <filesystem>

@@ -12,4 +12,9 @@ namespace kiln {
 // come from tokenizer_config.json beside the file when there is one. Throws kiln::file_error.
 vocabulary load_hf_tokenizer(const std::filesystem::path& tokenizer_json);
 
+// The Jinja chat_template of a tokenizer_config.json, or "" when it has none. A list of named
+// templates (as some models ship) gives the one named "default", else the first.
+// Throws kiln::file_error when the file is not JSON or the entry is malformed.
+std::string read_hf_chat_template(const std::filesystem::path& tokenizer_config_json);
+
 }  // namespace kiln

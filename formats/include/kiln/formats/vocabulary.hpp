@@ -24,8 +24,14 @@ struct vocabulary {
     int64_t unk_id = 0;
     bool add_bos = true;
     bool add_space_prefix = true;
+    // Name of the built-in chat template (chat_template.hpp) the model was trained with; empty
+    // when unknown. Not checked here: a name a later kiln adds must not make the file unreadable.
+    std::string chat_template;
 
     size_t size() const { return tokens.size(); }
+    // Appends unused placeholder tokens "[PAD<id>]" up to n tokens: embedding tables are often
+    // padded past the tokenizer's last id (to a multiple of 64, say), and ids must cover every row.
+    void pad_to(size_t n);
     // Throws kiln::error when arrays disagree in length or special ids are out of range.
     void validate() const;
     void to_metadata(metadata& meta) const;

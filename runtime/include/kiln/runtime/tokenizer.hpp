@@ -21,8 +21,13 @@ public:
     // vocabulary is invalid or names an unknown model or pre-tokenizer.
     explicit tokenizer(const vocabulary& vocab);
 
-    // Token ids for text, with BOS first when add_bos and the vocabulary has one.
-    std::vector<int32_t> encode(std::string_view text, bool add_bos) const;
+    // Token ids for text, with BOS first when add_bos and the vocabulary has one. With
+    // parse_special, control and added tokens written in the text ("<s>", "<|im_end|>", as chat
+    // templates write them) become their ids, and SentencePiece gives the text after each one its
+    // own dummy-prefix space (llama.cpp's rule). Byte-level BPE always matches them, as Hugging
+    // Face tokenizers do; SentencePiece only when asked, since llama2.c and SentencePiece read
+    // "<s>" in a prompt as three characters.
+    std::vector<int32_t> encode(std::string_view text, bool add_bos, bool parse_special = false) const;
     // The text of ids: control tokens (BOS, EOS, ...) print nothing, byte tokens give their raw
     // byte, and the SentencePiece dummy-prefix space is removed, so decode(encode(s)) == s.
     std::string decode(std::span<const int32_t> ids) const;
@@ -42,7 +47,11 @@ private:
         int32_t merged_id;
     };
 
-    void encode_spm(std::string_view text, std::vector<int32_t>& ids) const;
+    void encode_spm(std::string_view text, std::vector<int32_t>& ids, bool space_prefix) const;
+    // The text cut at special tokens: (fragment, -1) for plain text, ("", id) for each special token.
+    std::vector<std::pair<std::string_view, int32_t>> split_special(std::string_view text) const;
+    void collect_special_token(const std::string& piece, int32_t id);
+    void index_special_tokens();
     void encode_bpe(std::string_view text, std::vector<int32_t>& ids) const;
     void encode_bpe_word(std::string_view word, std::vector<int32_t>& ids) const;
     void build_bpe_tables(const vocabulary& vocab);
@@ -64,7 +73,8 @@ private:
     // byte-bpe: (left id << 32 | right id) -> merge; the single-symbol token of each byte.
     std::unordered_map<uint64_t, bpe_merge> bpe_merges_;
     std::array<int32_t, 256> byte_symbol_ids_{};
-    // byte-bpe: added/special tokens matched in the raw text before pre-tokenization, longest first.
+    // Added/special tokens matched in the raw text (byte-bpe: always, before pre-tokenization;
+    // llama-spm: with parse_special), longest first.
     std::vector<std::pair<std::string, int32_t>> special_tokens_;
     std::array<bool, 256> special_token_starts_{};  // first bytes of special_tokens_, to skip most positions fast
     std::shared_ptr<const pretokenizer> pretokenizer_;
