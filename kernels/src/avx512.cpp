@@ -1,40 +1,7 @@
-// The avx512 instruction set (F/CD/DQ/BW/VL, VNNI when the compiler flags include it): float
-// kernels on 512-bit batches; block kernels reuse the 256-bit integer code (with vpdpbusd
-// under VNNI), since their limit is memory bandwidth, not vector width.
-#include "simd/float_ops.hpp"
+// The avx512 instruction set (F/CD/DQ/BW/VL): see x86/avx512_table.hpp.
+#include "x86/avx512_table.hpp"
 
 namespace kiln::kernels {
-namespace {
-
-using avx512_arch = xsimd::avx512bw;
-
-template <>
-struct half_io<avx512_arch> {
-    static fbatch<avx512_arch> load_f16(const uint16_t* p) {
-        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    }
-    static void store_f16(uint16_t* p, fbatch<avx512_arch> v) {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
-    }
-    static fbatch<avx512_arch> load_bf16(const uint16_t* p) {
-        const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-        return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
-    }
-};
-
-}  // namespace
-}  // namespace kiln::kernels
-
-#include "tables.hpp"
-#include "x86/table.hpp"
-
-namespace kiln::kernels {
-
-#if defined(__AVX512VNNI__)
-const bool avx512_table_needs_vnni = true;
-#else
-const bool avx512_table_needs_vnni = false;
-#endif
 
 const kernel_table& avx512_table() {
     static const kernel_table table = make_x86_table<avx512_arch>("avx512");

@@ -12,7 +12,7 @@ namespace kiln::kernels {
 namespace {
 
 struct table_list {
-    std::array<const kernel_table*, 4> tables{};
+    std::array<const kernel_table*, 5> tables{};
     size_t count = 0;
 };
 
@@ -23,7 +23,8 @@ table_list runnable_tables() {
     const cpu_features& cpu = detect_cpu();
 #if defined(__x86_64__) || defined(_M_X64)
     if (cpu.avx2) list.tables[list.count++] = &avx2_table();
-    if (cpu.avx512 && (cpu.avx512vnni || !avx512_table_needs_vnni)) list.tables[list.count++] = &avx512_table();
+    if (cpu.avx512) list.tables[list.count++] = &avx512_table();
+    if (cpu.avx512 && cpu.avx512vnni) list.tables[list.count++] = &avx512vnni_table();
 #endif
 #if defined(__aarch64__)
     if (cpu.neon) list.tables[list.count++] = &neon_table();
@@ -40,8 +41,8 @@ const kernel_table& choose() {
     const char* forced = std::getenv("KILN_ISA");
     if (forced == nullptr || *forced == '\0') return *runnable().tables[runnable().count - 1];
     const std::string_view name(forced);
-    if (name != "scalar" && name != "avx2" && name != "avx512" && name != "neon")
-        throw std::runtime_error("KILN_ISA=" + std::string(name) + ": unknown ISA (scalar, avx2, avx512, neon)");
+    if (name != "scalar" && name != "avx2" && name != "avx512" && name != "avx512vnni" && name != "neon")
+        throw std::runtime_error("KILN_ISA=" + std::string(name) + ": unknown ISA (scalar, avx2, avx512, avx512vnni, neon)");
     if (const kernel_table* table = find(name)) return *table;
     throw std::runtime_error("KILN_ISA=" + std::string(name) +
                              ": not supported by this CPU (or its OS) or not built in; available: " +

@@ -8,7 +8,7 @@ const kernel_table& scalar_table();
 #if defined(__x86_64__) || defined(_M_X64)
 const kernel_table& avx2_table();
 const kernel_table& avx512_table();
-extern const bool avx512_table_needs_vnni;  // built with -mavx512vnni
+const kernel_table& avx512vnni_table();
 #endif
 #if defined(__aarch64__)
 const kernel_table& neon_table();

@@ -19,6 +19,17 @@ inline __m256i dot_u8s8(__m256i u, __m256i s) {
 #endif
 }
 
+// Two 4-bit-code x int8 products summed per 32-bit lane: (lo . a_lo) + (hi . a_hi). Without
+// VNNI the two maddubs results add in 16 bits before one widening: 2 * (2 * 15 * 127) < 2^15.
+inline __m256i dot_u4s8_pair(__m256i lo, __m256i a_lo, __m256i hi, __m256i a_hi) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, a_lo), hi, a_hi);
+#else
+    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, a_lo), _mm256_maddubs_epi16(hi, a_hi));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+#endif
+}
+
 // Signed x signed through the unsigned instruction: |w| * (a with w's sign).
 inline __m256i dot_s8s8(__m256i w, __m256i a) {
     return dot_u8s8(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w));

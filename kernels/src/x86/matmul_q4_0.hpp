@@ -19,11 +19,8 @@ struct q4_0_x86 {
     }
 
     // Codes x activations of a block pair: 4 lanes of block 2p, then 4 lanes of block 2p+1.
-    // Two maddubs results add in 16 bits before widening: 2 * (2 * 15 * 127) < 2^15.
     static __m256i pair_dot(__m256i lo, __m256i hi, const int8_t* paired) {
-        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, load256(paired)),
-                                           _mm256_maddubs_epi16(hi, load256(paired + 32)));
-        return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+        return dot_u4s8_pair(lo, load256(paired), hi, load256(paired + 32));
     }
 
     template <int N>

@@ -15,7 +15,6 @@ struct q4_k_x86 {
         const auto* blk = reinterpret_cast<const quant::q4_k_block*>(row);
         const size_t nb = cols / quant::q4_k_elems;
         const __m256i low4 = _mm256_set1_epi8(0x0f);
-        const __m256i ones = _mm256_set1_epi16(1);
         // hadd leaves lanes as sub-blocks [0 2 4 6 | 1 3 5 7]: this puts them back in order.
         const __m256i block_order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
         __m256 acc[N];
@@ -29,10 +28,7 @@ struct q4_k_x86 {
                 const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
                 for (int t = 0; t < N; ++t) {
                     const int8_t* paired = a[t].qp + b * 256 + g * 64;
-                    // two 4-bit x int8 maddubs sums fit 16 bits: 2 * (2 * 15 * 127) < 2^15
-                    const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, load256(paired)),
-                                                         _mm256_maddubs_epi16(hi, load256(paired + 32)));
-                    pairs[t][g] = _mm256_madd_epi16(p16, ones);
+                    pairs[t][g] = dot_u4s8_pair(lo, load256(paired), hi, load256(paired + 32));
                 }
             }
             // Reading 8 bytes at scales + 6 runs 2 bytes into q: still inside the block.

@@ -50,7 +50,7 @@ enum class rope_style : uint32_t {
 // One instruction set's kernels. All pointers are non-null. No kernel allocates, locks or
 // throws; sizes may be any value >= 0 unless a comment says otherwise.
 struct kernel_table {
-    const char* isa;  // "scalar", "avx2", "avx512", "neon"
+    const char* isa;  // "scalar", "avx2", "avx512", "avx512vnni", "neon"
 
     // x: n_tokens rows of cols floats, ldx floats apart; dst: n_tokens records (see above).
     void (*quantize_activations)(const float* x, size_t ldx, size_t cols, size_t n_tokens, void* dst);
