@@ -5,7 +5,9 @@
 
 #include "kiln/formats/error.hpp"
 #include "kiln/kernels/kernels.hpp"
+#include "kiln/runtime/fast_deepseek2.hpp"
 #include "kiln/runtime/fast_llama.hpp"
+#include "kiln/runtime/reference_deepseek2.hpp"
 #include "kiln/runtime/reference_llama.hpp"
 
 namespace kiln::cli {
@@ -34,15 +36,59 @@ std::unique_ptr<language_model> make_engine(std::shared_ptr<const model> m, thre
     if (ctx > 0 && uint64_t(ctx) > m->config().context_length)
         std::fprintf(stderr, "kiln: warning: context %d is longer than the model was trained for (%llu)\n", ctx,
                      (unsigned long long)m->config().context_length);
-    if (args.reference) return std::make_unique<reference_llama>(std::move(m), ctx);
     const auto kv = kernels::kv_type_from_name(args.kv_type);
     if (!kv) throw error("unknown KV cache type '" + args.kv_type + "' (f16, q8_0 or f32)");
+    if (m->is_deepseek2()) {
+        if (args.reference) return std::make_unique<reference_deepseek2>(std::move(m), ctx);
+        return std::make_unique<fast_deepseek2>(
+            std::move(m), pool, fast_deepseek2_options{.context_length = ctx, .max_batch = args.batch, .kv_type = *kv});
+    }
+    if (args.reference) return std::make_unique<reference_llama>(std::move(m), ctx);
     return std::make_unique<fast_llama>(std::move(m), pool,
                                         fast_llama_options{.context_length = ctx, .max_batch = args.batch, .kv_type = *kv});
 }
 
+namespace {
+
+// deepseek2: the shape, and the latent cache against the per-head K/V cache a GQA/MHA layout of
+// the same model would need (n_heads x (qk_head_dim + v_head_dim) per layer and position).
+void print_deepseek2(const std::string& model_path, const model& m, const fast_deepseek2* fast) {
+    const deepseek2_config& c = m.deepseek2();
+    std::fprintf(stderr,
+                 "kiln: %s: deepseek2, %llu layers, dim %llu, %llu heads, MLA kv_lora %llu + rope %llu, q_lora %llu, "
+                 "%llu experts (top %llu, %llu shared), vocab %llu\n",
+                 model_path.c_str(), (unsigned long long)c.n_layers, (unsigned long long)c.dim,
+                 (unsigned long long)c.n_heads, (unsigned long long)c.kv_lora_rank,
+                 (unsigned long long)c.qk_rope_head_dim, (unsigned long long)c.q_lora_rank,
+                 (unsigned long long)c.n_experts, (unsigned long long)c.n_experts_used,
+                 (unsigned long long)c.n_shared_experts, (unsigned long long)c.vocab_size);
+    if (!fast) return;
+    const latent_cache& kv = fast->cache();
+    const double per_head_elements = double(c.n_layers * c.n_heads * (c.qk_head_dim() + c.v_head_dim));
+    const double element = double(kv.bytes_per_position()) / double(c.n_layers * c.latent_dim());
+    std::fprintf(stderr,
+                 "kiln: latent (MLA) cache %s, %zu positions, %.2f MiB (%zu bytes per token); "
+                 "a per-head K/V cache would need %.2f MiB (%.1fx)\n",
+                 std::string(kernels::kv_type_name(kv.type())).c_str(), kv.context(),
+                 double(kv.bytes()) / double(1 << 20), kv.bytes_per_position(),
+                 per_head_elements * element * double(kv.context()) / double(1 << 20),
+                 per_head_elements * element / double(kv.bytes_per_position()));
+}
+
+}  // namespace
+
 void print_engine(const std::string& model_path, const model& m, const language_model& lm, const thread_pool& pool,
                   const engine_args& args) {
+    if (m.is_deepseek2()) {
+        const auto* fast = dynamic_cast<const fast_deepseek2*>(&lm);
+        print_deepseek2(model_path, m, fast);
+        if (fast)
+            std::fprintf(stderr, "kiln: fast path, simd %s, %d threads, batch %d\n",
+                         std::string(kernels::active_isa()).c_str(), pool.size(), args.batch);
+        else
+            std::fprintf(stderr, "kiln: reference path (f32, one thread), context %d\n", lm.context_length());
+        return;
+    }
     const llama_config& c = m.config();
     std::fprintf(stderr, "kiln: %s: llama, %llu layers, dim %llu, %llu heads (%llu kv), vocab %llu\n",
                  model_path.c_str(), (unsigned long long)c.n_layers, (unsigned long long)c.dim,

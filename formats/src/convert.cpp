@@ -17,6 +17,9 @@ bool is_quantized(tensor_type type) { return traits(type).block_elems > 1; }
 tensor_type choose_stored_type(const std::string& name, const std::vector<uint64_t>& shape,
                                const convert_options& options) {
     if (shape.size() < 2) return tensor_type::f32;  // norms and biases: tiny, kept exact
+    // MoE routers choose experts by a discrete top-k: quantizing them would flip the choice of
+    // near-tied experts, and they are tiny ([n_experts, dim]).
+    if (name.ends_with("ffn_gate_inp")) return tensor_type::f32;
     tensor_type wanted = is_embedding(name) && options.embedding_type ? *options.embedding_type : options.type;
     if (row_fits(wanted, shape.back())) return wanted;
     // A 4-bit request whose rows are too short for 256-element super-blocks keeps 4 bits with

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kiln/formats/deepseek2_config.hpp"
 #include "kiln/formats/model_config.hpp"
 #include "kiln/formats/tensor_type.hpp"
 #include "kiln/formats/vocabulary.hpp"
@@ -21,6 +22,9 @@ struct synthetic_preset {
     llama_config config;
     bool tied_embeddings = false;  // no `output` tensor: token_embd is the classifier
     bool qkv_bias = false;         // blk.N.attn_{q,k,v}_bias (Qwen2)
+    // Set for architecture deepseek2 (MLA + MoE); `config` then only summarises its dim,
+    // n_layers, n_heads, vocab_size and context_length for code that reads any preset.
+    std::optional<deepseek2_config> deepseek2;
 };
 
 const std::vector<synthetic_preset>& synthetic_presets();
