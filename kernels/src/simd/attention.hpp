@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "kiln/kernels/attention.hpp"
 #include "kiln/quant/half.hpp"
@@ -75,12 +76,70 @@ inline const float* latent_values(const float* k, size_t vd, float* vt) {
     return vt;
 }
 
+// Scores of R query rows against one key tile, s[r][v] = q_r . K[:, v*w .. v*w+w): each key
+// vector loaded once for R rows, R * nv independent FMA chains (a single row's two chains would
+// wait on FMA latency instead).
+template <class Arch, int R, size_t NV>
+void tile_scores(const float* const* q, const float* K, size_t hd, fbatch<Arch> (&s)[R][NV]) {
+    using batch = fbatch<Arch>;
+    constexpr size_t w = batch::size;
+    for (int r = 0; r < R; ++r)
+        for (size_t v = 0; v < NV; ++v) s[r][v] = batch(0.0f);
+    for (size_t d = 0; d < hd; ++d) {
+        batch k[NV];
+        for (size_t v = 0; v < NV; ++v) k[v] = batch::load_unaligned(K + d * kv_tile + v * w);
+        for (int r = 0; r < R; ++r) {
+            const batch qd(q[r][d]);
+            for (size_t v = 0; v < NV; ++v) s[r][v] = xsimd::fma(qd, k[v], s[r][v]);
+        }
+    }
+}
+
+// out_r[d0 .. d0 + C*w) = alpha_r * out_r + sum_{j < n} p_r[j] V[j][d0 ..]: R rows x C vectors
+// of accumulators stay in registers over the tile's positions.
+template <class Arch, int R, int C>
+void tile_values_into(float* const* out, const float* const* p, const float* alpha, const float* V, size_t vd,
+                      size_t d0, size_t n) {
+    using batch = fbatch<Arch>;
+    constexpr size_t w = batch::size;
+    batch acc[R][C];
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) acc[r][c] = batch::load_unaligned(out[r] + d0 + c * w) * batch(alpha[r]);
+    for (size_t j = 0; j < n; ++j) {
+        batch v[C];
+        for (int c = 0; c < C; ++c) v[c] = batch::load_unaligned(V + j * vd + d0 + c * w);
+        for (int r = 0; r < R; ++r) {
+            const batch pj(p[r][j]);
+            for (int c = 0; c < C; ++c) acc[r][c] = xsimd::fma(pj, v[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int c = 0; c < C; ++c) acc[r][c].store_unaligned(out[r] + d0 + c * w);
+}
+
+// All vd output columns of R rows: chunks of 4 vectors, then single vectors, then scalars.
+template <class Arch, int R>
+void rows_pv(float* const* out, const float* const* p, const float* alpha, const float* V, size_t vd, size_t n) {
+    constexpr size_t w = fbatch<Arch>::size;
+    size_t d = 0;
+    for (; d + 4 * w <= vd; d += 4 * w) tile_values_into<Arch, R, 4>(out, p, alpha, V, vd, d, n);
+    for (; d + w <= vd; d += w) tile_values_into<Arch, R, 1>(out, p, alpha, V, vd, d, n);
+    for (; d < vd; ++d)
+        for (int r = 0; r < R; ++r) {
+            float acc = out[r][d] * alpha[r];
+            for (size_t j = 0; j < n; ++j) acc += p[r][j] * V[j * vd + d];
+            out[r][d] = acc;
+        }
+}
+
 template <class Arch>
 void simd_attention(const attention_args& a) {
     using batch = fbatch<Arch>;
     constexpr size_t w = batch::size;
     constexpr size_t nv = kv_tile / w;  // score vectors per row and tile
     static_assert(kv_tile % w == 0);
+    // Rows per score micro-kernel: about 8 accumulators whatever the vector width.
+    constexpr int score_rows = nv >= 8 ? 1 : int(8 / nv);
     alignas(64) static constexpr float iota[kv_tile] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
                                                         11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
                                                         22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
@@ -92,7 +151,16 @@ void simd_attention(const attention_args& a) {
     float* kt = a.scratch;
     float* vt = kt + kv_tile * hd;
     float* run_max = vt + kv_tile * hd;              // [row_block]
-    float* run_sum = run_max + attention_row_block;          // [row_block]
+    float* run_sum = run_max + attention_row_block;  // [row_block]
+    // Per tile and row of the block: probabilities, the rescale of the old output, the count
+    // of visible positions (0: the row does not take part in this tile).
+    alignas(64) float probs[attention_row_block][kv_tile];
+    float alpha[attention_row_block];
+    size_t visible[attention_row_block];
+    const float* q_rows[attention_row_block];
+    float* out_rows[attention_row_block];
+    const float* p_rows[attention_row_block];
+    const batch scale(a.scale), hi(std::numeric_limits<float>::max()), lo(-std::numeric_limits<float>::max());
 
     for (size_t rb = 0; rb < rows; rb += attention_row_block) {
         const size_t nr = std::min(attention_row_block, rows - rb);
@@ -100,7 +168,10 @@ void simd_attention(const attention_args& a) {
             run_max[r] = neg_inf;
             run_sum[r] = 0.0f;
             const size_t t = (rb + r) / a.group, g = (rb + r) % a.group;
-            std::memset(a.out + t * a.out_stride + g * vd, 0, vd * sizeof(float));
+            q_rows[r] = a.q + t * a.q_stride + g * hd;
+            out_rows[r] = a.out + t * a.out_stride + g * vd;
+            p_rows[r] = probs[r];
+            std::memset(out_rows[r], 0, vd * sizeof(float));
         }
         // Keys past the block's last visible position are never needed.
         const size_t last_token = (rb + nr - 1) / a.group;
@@ -111,62 +182,59 @@ void simd_attention(const attention_args& a) {
             const float* V = values ? tile_values<Arch>(a.type, hd, values + tile * tile_bytes, vt)
                                     : latent_values(K, vd, vt);
             const size_t in_tile = std::min(kv_tile, end - tile_start);
-            for (size_t r = 0; r < nr; ++r) {
-                const size_t t = (rb + r) / a.group, g = (rb + r) % a.group;
-                const size_t limit = a.first_pos + t + 1;  // positions < limit are visible
-                if (limit <= tile_start) continue;
-                const size_t visible = std::min(in_tile, limit - tile_start);
-                const float* q = a.q + t * a.q_stride + g * hd;
-
-                batch s[nv];
-                for (size_t v = 0; v < nv; ++v) s[v] = batch(0.0f);
-                for (size_t d = 0; d < hd; ++d) {
-                    const batch qd(q[d]);
-                    for (size_t v = 0; v < nv; ++v) s[v] = xsimd::fma(qd, batch::load_unaligned(K + d * kv_tile + v * w), s[v]);
+            size_t r0 = 0;
+            // Scores in register-blocked groups of rows, then each row's online-softmax update.
+            auto update_rows = [&](auto rows_tag, size_t first) {
+                constexpr int R = decltype(rows_tag)::value;
+                batch s[R][nv];
+                tile_scores<Arch, R, nv>(q_rows + first, K, hd, s);
+                for (int i = 0; i < R; ++i) {
+                    const size_t r = first + size_t(i), t = (rb + r) / a.group;
+                    const size_t limit = a.first_pos + t + 1;  // positions < limit are visible
+                    if (limit <= tile_start) {
+                        visible[r] = 0;
+                        alpha[r] = 1.0f;
+                        std::fill_n(probs[r], kv_tile, 0.0f);
+                        continue;
+                    }
+                    visible[r] = std::min(in_tile, limit - tile_start);
+                    const batch cut(static_cast<float>(visible[r]));
+                    batch tile_max(neg_inf);
+                    for (size_t v = 0; v < nv; ++v) {
+                        // Scores beyond float's range saturate: an infinite max would make exp(inf - inf).
+                        const batch scaled = xsimd::min(xsimd::max(s[i][v] * scale, lo), hi);
+                        s[i][v] = xsimd::select(batch::load_aligned(iota + v * w) < cut, scaled, batch(neg_inf));
+                        tile_max = xsimd::max(tile_max, s[i][v]);
+                    }
+                    alignas(64) float lanes[w];
+                    tile_max.store_aligned(lanes);
+                    const float m_old = run_max[r];
+                    const float m_new = std::max(m_old, *std::max_element(lanes, lanes + w));
+                    const batch vm(m_new);
+                    batch psum(0.0f);
+                    for (size_t v = 0; v < nv; ++v) {
+                        const batch e = xsimd::exp(s[i][v] - vm);  // masked lanes: exp(-inf) = 0
+                        psum += e;
+                        e.store_aligned(probs[r] + v * w);
+                    }
+                    alpha[r] = std::exp(m_old - m_new);  // 0 on the first visible tile
+                    run_sum[r] = run_sum[r] * alpha[r] + xsimd::hadd(psum);
+                    run_max[r] = m_new;
                 }
-                const batch scale(a.scale), cut(static_cast<float>(visible));
-                // Scores beyond float's range saturate: an infinite max would make exp(inf - inf).
-                const batch hi(std::numeric_limits<float>::max()), lo(-std::numeric_limits<float>::max());
-                batch tile_max(neg_inf);
-                for (size_t v = 0; v < nv; ++v) {
-                    const batch scaled = xsimd::min(xsimd::max(s[v] * scale, lo), hi);
-                    s[v] = xsimd::select(batch::load_aligned(iota + v * w) < cut, scaled, batch(neg_inf));
-                    tile_max = xsimd::max(tile_max, s[v]);
-                }
-                alignas(64) float lanes[w];
-                tile_max.store_aligned(lanes);
-                const float m_old = run_max[r];
-                const float m_new = std::max(m_old, *std::max_element(lanes, lanes + w));
-                const batch vm(m_new);
-                batch psum(0.0f);
-                alignas(64) float p[kv_tile];
-                for (size_t v = 0; v < nv; ++v) {
-                    const batch e = xsimd::exp(s[v] - vm);  // masked lanes: exp(-inf) = 0
-                    psum += e;
-                    e.store_unaligned(p + v * w);
-                }
-                const float alpha = std::exp(m_old - m_new);  // 0 on the first visible tile
-                run_sum[r] = run_sum[r] * alpha + xsimd::hadd(psum);
-                run_max[r] = m_new;
-
-                float* out = a.out + t * a.out_stride + g * vd;
-                const batch va(alpha);
-                size_t d = 0;
-                for (; d + w <= vd; d += w) {
-                    batch acc = batch::load_unaligned(out + d) * va;
-                    for (size_t j = 0; j < visible; ++j) acc = xsimd::fma(batch(p[j]), batch::load_unaligned(V + j * vd + d), acc);
-                    acc.store_unaligned(out + d);
-                }
-                for (; d < vd; ++d) {
-                    float acc = out[d] * alpha;
-                    for (size_t j = 0; j < visible; ++j) acc += p[j] * V[j * vd + d];
-                    out[d] = acc;
-                }
+            };
+            for (; r0 + score_rows <= nr; r0 += score_rows) update_rows(std::integral_constant<int, score_rows>{}, r0);
+            for (; r0 < nr; ++r0) update_rows(std::integral_constant<int, 1>{}, r0);
+            // Output rows in pairs: a row that sees nothing here has p = 0 and alpha = 1, and
+            // the pair runs over the positions its longer row sees (all stored, so finite).
+            size_t r = 0;
+            for (; r + 2 <= nr; r += 2) {
+                const size_t n = std::max(visible[r], visible[r + 1]);
+                if (n) rows_pv<Arch, 2>(out_rows + r, p_rows + r, alpha + r, V, vd, n);
             }
+            if (r < nr && visible[r]) rows_pv<Arch, 1>(out_rows + r, p_rows + r, alpha + r, V, vd, visible[r]);
         }
         for (size_t r = 0; r < nr; ++r) {
-            const size_t t = (rb + r) / a.group, g = (rb + r) % a.group;
-            float* out = a.out + t * a.out_stride + g * vd;
+            float* out = out_rows[r];
             if (a.normalize) {
                 const float inv = run_sum[r] > 0.0f ? 1.0f / run_sum[r] : 0.0f;
                 for (size_t d = 0; d < vd; ++d) out[d] *= inv;
