@@ -8,6 +8,7 @@
 #include "kiln/formats/chat_template.hpp"
 #include "kiln/formats/error.hpp"
 #include "kiln/formats/hf_config.hpp"
+#include "kiln/formats/hf_deepseek2.hpp"
 #include "kiln/formats/hf_tokenizer.hpp"
 #include "kiln/formats/safetensors.hpp"
 
@@ -82,6 +83,8 @@ vocabulary load_folder_vocabulary(const std::filesystem::path& dir, uint64_t voc
 
 model_source load_hf_folder(const std::filesystem::path& dir) {
     if (!std::filesystem::is_directory(dir)) throw file_error(dir, "not a folder");
+    if (hf_folder_is_deepseek2(dir))
+        return load_hf_deepseek2_folder(dir, [&](uint64_t vocab_size) { return load_folder_vocabulary(dir, vocab_size); });
     const hf_model_config config = parse_hf_config(dir / "config.json");
     const safetensors_set weights = safetensors_set::open_folder(dir);
 
