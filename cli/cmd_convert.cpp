@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "kiln/formats/chat_template.hpp"
 #include "kiln/formats/convert.hpp"
 #include "kiln/formats/error.hpp"
 #include "kiln/formats/import.hpp"
@@ -11,8 +12,18 @@ namespace kiln::cli {
 namespace {
 
 struct convert_args {
-    std::string input, output, tokenizer, type = "f32", embedding_type;
+    std::string input, output, tokenizer, type = "f32", embedding_type, chat_template;
 };
+
+// --chat-template overrides what the importer recognised; either way the user hears which one
+// `kiln chat` will use, since an unrecognised template silently falls back to plain text.
+void choose_chat_template(const convert_args& args, model_source& source) {
+    if (!args.chat_template.empty()) source.meta.set("tokenizer.chat_template", args.chat_template);
+    if (source.meta.has("tokenizer.chat_template"))
+        std::fprintf(stderr, "kiln: chat template: %s\n", source.meta.get_string("tokenizer.chat_template").c_str());
+    else
+        std::fprintf(stderr, "kiln: no built-in chat template recognised (kiln chat will use 'plain'; set one with --chat-template)\n");
+}
 
 void run_convert(const convert_args& args) {
     import_options import;
@@ -26,7 +37,11 @@ void run_convert(const convert_args& args) {
         if (!e) throw error("unknown weight type '" + args.embedding_type + "'");
         options.embedding_type = *e;
     }
+    // Checked before the import, which can take a while.
+    if (!args.chat_template.empty() && !chat_template::from_name(args.chat_template))
+        throw error("unknown chat template '" + args.chat_template + "' (known: " + chat_template::name_list() + ")");
     model_source source = open_model_source(args.input, import);
+    choose_chat_template(args, source);
     progress_bar bar("converting");
     options.progress = [&](size_t done, size_t total, const std::string& name) { bar.update(done, total, name); };
     write_kiln(source, options, args.output);
@@ -45,6 +60,9 @@ void setup_convert(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--embedding-type", args->embedding_type,
                     "Weight type of token_embd and output (default: the same as --type)");
+    cmd->add_option("--chat-template", args->chat_template,
+                    "Chat template to store, overriding the one recognised from the source: " +
+                        chat_template::name_list());
     cmd->callback([args] { run_convert(*args); });
 }
 

@@ -11,5 +11,7 @@ void setup_synth(CLI::App& app);
 void setup_bench(CLI::App& app);
 void setup_perplexity(CLI::App& app);
 void setup_quantize(CLI::App& app);
+void setup_tokenize(CLI::App& app);
+void setup_chat(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
     kiln::cli::setup_bench(app);
     kiln::cli::setup_perplexity(app);
     kiln::cli::setup_quantize(app);
+    kiln::cli::setup_tokenize(app);
+    kiln::cli::setup_chat(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,9 +60,8 @@ private:
     size_t position_ = 0;
 };
 
-}  // namespace
-
-vocabulary load_llama2c_tokenizer(const std::filesystem::path& path, uint64_t vocab_size) {
+// Reads vocab_size records, or every record up to the end of the file when it is nullopt.
+vocabulary read_llama2c_tokenizer(const std::filesystem::path& path, std::optional<uint64_t> expected_size) {
     std::error_code status_error;
     if (!std::filesystem::exists(path, status_error)) throw file_error(path, "tokenizer file does not exist");
     std::ifstream in(path, std::ios::binary);
@@ -68,7 +69,8 @@ vocabulary load_llama2c_tokenizer(const std::filesystem::path& path, uint64_t vo
     const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (in.bad()) throw file_error(path, "read error");
 
-    if (vocab_size == 0) throw file_error(path, "the model's vocab_size is 0");
+    if (expected_size == 0u) throw file_error(path, "the model's vocab_size is 0");
+    const uint64_t vocab_size = expected_size.value_or(std::numeric_limits<uint64_t>::max());
     byte_reader reader(bytes);
     if (reader.remaining() < sizeof(uint32_t))
         throw file_error(path, "truncated tokenizer: no max_token_length header");
@@ -80,10 +82,8 @@ vocabulary load_llama2c_tokenizer(const std::filesystem::path& path, uint64_t vo
     vocab.bos_id = vocab.eos_id = vocab.unk_id = -1;
     vocab.add_bos = true;
     vocab.add_space_prefix = true;
-    vocab.tokens.reserve(vocab_size);
-    vocab.scores.reserve(vocab_size);
-    vocab.types.reserve(vocab_size);
     for (uint64_t id = 0; id < vocab_size; ++id) {
+        if (!expected_size && reader.remaining() == 0) break;
         if (reader.remaining() == 0)
             throw file_error(path, "tokenizer has " + std::to_string(id) + " tokens but the model has " +
                                        std::to_string(vocab_size) + ": it does not match the model");
@@ -133,5 +133,13 @@ vocabulary load_llama2c_tokenizer(const std::filesystem::path& path, uint64_t vo
     }
     return vocab;
 }
+
+}  // namespace
+
+vocabulary load_llama2c_tokenizer(const std::filesystem::path& path, uint64_t vocab_size) {
+    return read_llama2c_tokenizer(path, vocab_size);
+}
+
+vocabulary load_llama2c_tokenizer(const std::filesystem::path& path) { return read_llama2c_tokenizer(path, std::nullopt); }
 
 }  // namespace kiln

@@ -12,5 +12,7 @@ namespace kiln {
 // vocab_size is the model's: a file with fewer or more tokens is rejected, since ids would not
 // line up with the embedding rows. Throws kiln::file_error naming the file.
 vocabulary load_llama2c_tokenizer(const std::filesystem::path& path, uint64_t vocab_size);
+// Every record up to the end of the file, for looking at a tokenizer without its model.
+vocabulary load_llama2c_tokenizer(const std::filesystem::path& path);
 
 }  // namespace kiln

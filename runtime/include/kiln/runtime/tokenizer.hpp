@@ -35,6 +35,10 @@ public:
     // piece right after BOS loses its leading (dummy-prefix) space. May be a partial UTF-8 sequence.
     std::string piece_text(int32_t prev_id, int32_t id) const;
 
+    // The bytes id stands for in text, as decode joins them (empty for control tokens; may be a
+    // partial UTF-8 sequence). Throws kiln::error for ids outside the vocabulary.
+    const std::string& token_bytes(int32_t id) const { return checked_bytes(id); }
+
     int32_t bos_id() const { return bos_id_; }
     int32_t eos_id() const { return eos_id_; }
     size_t size() const { return token_bytes_.size(); }
