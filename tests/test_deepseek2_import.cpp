@@ -8,6 +8,7 @@
 #include "deepseek2_fixtures.hpp"
 #include "kiln/formats/convert.hpp"
 #include "kiln/formats/error.hpp"
+#include "kiln/formats/gguf.hpp"
 #include "kiln/formats/hf_config.hpp"
 #include "kiln/runtime/fast_deepseek2.hpp"
 #include "model_fixtures.hpp"
@@ -216,4 +217,120 @@ TEST_CASE("deepseek2 import: unsupported routing and bad folders are refused nam
     j = config;
     j.erase("kv_lora_rank");
     CHECK(error_of(j).find("\"kv_lora_rank\" is missing") != std::string::npos);
+}
+
+namespace {
+
+struct gguf_tensor {
+    std::string name;
+    std::vector<uint64_t> shape;  // kiln order (outermost first); written reversed
+    std::vector<float> values;
+};
+
+// The model as llama.cpp's converter writes a deepseek2 GGUF: kiln's tensor names plus ".weight",
+// dims innermost first, and either the combined attn_kv_b (older files) or attn_k_b/attn_v_b.
+void write_gguf(const model& m, const std::filesystem::path& path, bool combined_kv_b) {
+    const deepseek2_config& c = m.deepseek2();
+    std::vector<gguf_tensor> tensors;
+    const uint64_t H = c.n_heads, nope = c.qk_nope_head_dim, vd = c.v_head_dim, lora = c.kv_lora_rank;
+    for (const tensor_view& t : m.file().tensors()) {
+        if (combined_kv_b && t.name.ends_with("attn_v_b")) continue;
+        if (combined_kv_b && t.name.ends_with("attn_k_b")) {
+            const std::string block = t.name.substr(0, t.name.size() - 8);
+            const auto k_b = tensor_to_f32(t), v_b = tensor_to_f32(m.file().get(block + "attn_v_b"));
+            std::vector<float> kv_b(H * (nope + vd) * lora);
+            for (uint64_t h = 0; h < H; ++h) {
+                for (uint64_t i = 0; i < nope; ++i)
+                    for (uint64_t r = 0; r < lora; ++r)
+                        kv_b[(h * (nope + vd) + i) * lora + r] = k_b[(h * lora + r) * nope + i];
+                std::copy_n(v_b.begin() + long(h * vd * lora), vd * lora,
+                            kv_b.begin() + long((h * (nope + vd) + nope) * lora));
+            }
+            tensors.push_back({block + "attn_kv_b", {H * (nope + vd), lora}, kv_b});
+            continue;
+        }
+        tensors.push_back({t.name, t.shape, tensor_to_f32(t)});
+    }
+    test::gguf_bytes g;
+    const std::string p = "deepseek2.";
+    const bool mla_keys = !combined_kv_b;  // newer files describe the latent head too
+    g.header(3, tensors.size(), 29 + (mla_keys ? 2 : 0) + (c.q_lora_rank ? 1 : 0));
+    g.kv_string("general.architecture", "deepseek2");
+    g.kv_u32(p + "embedding_length", uint32_t(c.dim)).kv_u32(p + "block_count", uint32_t(c.n_layers));
+    g.kv_u32(p + "attention.head_count", uint32_t(H));
+    g.kv_u32(p + "attention.head_count_kv", mla_keys ? 1 : uint32_t(H));
+    if (c.q_lora_rank) g.kv_u32(p + "attention.q_lora_rank", uint32_t(c.q_lora_rank));
+    g.kv_u32(p + "attention.kv_lora_rank", uint32_t(lora));
+    g.kv_u32(p + "rope.dimension_count", uint32_t(c.qk_rope_head_dim));
+    if (mla_keys) {
+        g.kv_u32(p + "attention.key_length", uint32_t(c.latent_dim())).kv_u32(p + "attention.value_length", uint32_t(lora));
+        g.kv_u32(p + "attention.key_length_mla", uint32_t(c.qk_head_dim()));
+        g.kv_u32(p + "attention.value_length_mla", uint32_t(vd));
+    } else {
+        g.kv_u32(p + "attention.key_length", uint32_t(c.qk_head_dim())).kv_u32(p + "attention.value_length", uint32_t(vd));
+    }
+    g.kv_u32(p + "context_length", uint32_t(c.context_length)).kv_u32(p + "feed_forward_length", uint32_t(c.hidden_dim));
+    g.kv_u32(p + "leading_dense_block_count", uint32_t(c.n_dense_layers)).kv_u32(p + "expert_count", uint32_t(c.n_experts));
+    g.kv_u32(p + "expert_used_count", uint32_t(c.n_experts_used)).kv_u32(p + "expert_shared_count", uint32_t(c.n_shared_experts));
+    g.kv_u32(p + "expert_feed_forward_length", uint32_t(c.expert_hidden_dim));
+    g.kv_f32(p + "expert_weights_scale", float(c.routed_scaling_factor));
+    g.key(p + "expert_weights_norm", 7).pod(uint8_t(c.norm_topk_prob));
+    g.kv_u32(p + "expert_gating_func", 1);
+    g.kv_f32(p + "attention.layer_norm_rms_epsilon", float(c.norm_eps)).kv_f32(p + "rope.freq_base", float(c.rope_theta));
+    g.kv_string(p + "rope.scaling.type", "yarn").kv_f32(p + "rope.scaling.factor", float(c.yarn.factor));
+    g.kv_u32(p + "rope.scaling.original_context_length", uint32_t(c.yarn.original_context_length));
+    g.kv_f32(p + "rope.scaling.yarn_log_multiplier", float(0.1 * c.yarn.mscale_all_dim));
+    g.kv_string("tokenizer.ggml.model", "gpt2").kv_string("tokenizer.ggml.pre", "deepseek-llm");
+    g.key("tokenizer.ggml.tokens", 9).u32(8).u64(4).str("a").str("b").str("ab").str("<｜end▁of▁sentence｜>");
+    g.key("tokenizer.ggml.merges", 9).u32(8).u64(1).str("a b");
+    uint64_t offset = 0;
+    for (const auto& t : tensors) {
+        g.tensor_info(t.name + ".weight", {t.shape.rbegin(), t.shape.rend()}, 0, offset);
+        offset += (t.values.size() * 4 + 31) / 32 * 32;
+    }
+    g.pad_to(32);
+    for (const auto& t : tensors) {
+        g.out += f32_bytes(t.values);
+        g.pad_to(32);
+    }
+    g.write(path);
+}
+
+}  // namespace
+
+TEST_CASE("deepseek2 import: GGUF deepseek2 files, combined attn_kv_b or split attn_k_b/attn_v_b, give the same logits") {
+    thread_pool pool(2);
+    for (const std::string preset : {"deepseek2-tiny", "deepseek2-tiny-qlora"}) {
+        for (bool combined : {true, false}) {
+            CAPTURE(preset);
+            CAPTURE(combined);
+            test::temp_dir dir;
+            // GGUF keeps only mscale_all_dim (llama.cpp assumes mscale equal to it, as every
+            // DeepSeek-V2 release has it), so the model written directly must too.
+            synthetic_preset p = find_synthetic_preset(preset);
+            p.deepseek2->yarn.mscale = p.deepseek2->yarn.mscale_all_dim;
+            synthetic_options options;
+            options.seed = 23;
+            write_synthetic(p, options, dir / "direct.kiln");
+            auto direct = model::load(dir / "direct.kiln");
+            write_gguf(*direct, dir / "model.gguf", combined);
+            write_kiln(load_gguf(dir / "model.gguf"), {}, dir / "converted.kiln");
+            auto converted = model::load(dir / "converted.kiln");
+            REQUIRE(converted->is_deepseek2());
+            const deepseek2_config& a = direct->deepseek2();
+            const deepseek2_config& b = converted->deepseek2();
+            CHECK(b.kv_lora_rank == a.kv_lora_rank);
+            CHECK(b.qk_nope_head_dim == a.qk_nope_head_dim);
+            CHECK(b.v_head_dim == a.v_head_dim);
+            CHECK(b.n_dense_layers == a.n_dense_layers);
+            CHECK(b.norm_topk_prob == a.norm_topk_prob);
+            CHECK(b.yarn.mscale_all_dim == doctest::Approx(a.yarn.mscale_all_dim));
+            const std::vector<int32_t> tokens = {1, 300, 301, 4, 511, 77, 250, 9};
+            fast_deepseek2 fa(direct, pool), fb(converted, pool);
+            const auto la = fa.forward_batch(tokens, 0, true);
+            const std::vector<float> expected(la.begin(), la.end());
+            // Weights are bit-identical; hyper-parameters pass through GGUF's f32 (eps, scale).
+            CHECK(test::max_abs_diff(expected, fb.forward_batch(tokens, 0, true)) < 1e-4);
+        }
+    }
 }

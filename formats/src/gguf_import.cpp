@@ -6,6 +6,7 @@
 #include "hf_gguf_shapes.hpp"
 #include "kiln/formats/error.hpp"
 #include "kiln/formats/gguf.hpp"
+#include "kiln/formats/gguf_deepseek2.hpp"
 #include "kiln/formats/model_config.hpp"
 
 namespace kiln {
@@ -81,8 +82,9 @@ llama_config read_config(const gguf_file& file, const std::string& arch) {
 model_source load_gguf(const std::filesystem::path& path) {
     const gguf_file file = gguf_file::open(path);
     const std::string arch = file.get_string("general.architecture");
+    if (arch == "deepseek2") return load_gguf_deepseek2(file);
     if (arch != "llama" && arch != "qwen2")
-        throw file_error(path, "unsupported architecture '" + arch + "' (kiln imports llama and qwen2 from GGUF)");
+        throw file_error(path, "unsupported architecture '" + arch + "' (kiln imports llama, qwen2 and deepseek2 from GGUF)");
     if (!file.find("tokenizer.ggml.model")) throw file_error(path, "no tokenizer (tokenizer.ggml.model is missing)");
 
     llama_config config = read_config(file, arch);
