@@ -46,8 +46,12 @@ model_summary summarize(const std::string& path, const model& m) {
         params += t.n_elements();
         if (t.shape.size() < 2) continue;
         matrix_bytes_by_type[std::string(type_name(t.type))] += t.size;
-        // The embedding table is read one row per token, not streamed whole.
-        if (t.name != "token_embd") s.streamed_bytes += t.size;
+        // The embedding table is read one row per token, not streamed whole; of a mixture of
+        // experts a token reads only its top-k experts' matrices.
+        if (m.is_deepseek2() && t.name.ends_with("_exps"))
+            s.streamed_bytes += t.size / m.deepseek2().n_experts * m.deepseek2().n_experts_used;
+        else if (t.name != "token_embd")
+            s.streamed_bytes += t.size;
     }
     // A shared classifier streams the embedding table after all.
     if (m.weights().output == m.weights().token_embd) s.streamed_bytes += m.weights().output->size;
