@@ -47,7 +47,7 @@ TEST_CASE("deepseek2: absorbed MLA fast path matches the textbook reference, 64 
             expected.insert(expected.end(), row.begin(), row.end());
         }
         const double scale = std::max(1.0, max_abs(expected));
-        for (kv_type kv : {kv_type::f32, kv_type::f16}) {
+        for (kv_type kv : {kv_type::f32, kv_type::f16, kv_type::q8_0}) {
             CAPTURE(preset);
             CAPTURE(kernels::kv_type_name(kv));
             fast_deepseek2 decode(m, pool, {.context_length = 0, .max_batch = 512, .kv_type = kv});
@@ -58,11 +58,22 @@ TEST_CASE("deepseek2: absorbed MLA fast path matches the textbook reference, 64 
                     worst_decode, test::max_abs_diff(std::span<const float>(expected).subspan(i * vocab, vocab), row));
             }
             fast_deepseek2 prefill(m, pool, {.context_length = 0, .max_batch = 512, .kv_type = kv});
-            const double worst_prefill = test::max_abs_diff(expected, prefill.forward_batch(tokens, 0, true));
-            MESSAGE(preset << ", " << kernels::kv_type_name(kv) << " cache: max |fast - reference| decode "
-                           << worst_decode << ", prefill " << worst_prefill << " (logits up to " << scale << ")");
-            // f32 weights and cache: only summation order differs (measured ~1e-6 of the logits);
-            // an f16 cache rounds c_kv and k_rope to 11 bits (measured ~1e-3).
+            const auto batch = prefill.forward_batch(tokens, 0, true);
+            const double worst_prefill = test::max_abs_diff(expected, batch);
+            double sum = 0;
+            for (size_t i = 0; i < batch.size(); ++i) sum += std::abs(double(batch[i]) - expected[i]);
+            const double mean = sum / double(batch.size());
+            MESSAGE(preset << ", " << kernels::kv_type_name(kv) << " cache: |fast - reference| decode max "
+                           << worst_decode << ", prefill max " << worst_prefill << ", prefill mean " << mean
+                           << " (logits up to " << scale << ")");
+            if (kv == kv_type::q8_0) {
+                // 8-bit latents: measured mean 1.7e-2 against 5e-4 for f16, the ratio of their
+                // rounding noise; a near-tied router may flip an expert somewhere, so no max bound.
+                CHECK(mean < 1e-2 * scale);
+                continue;
+            }
+            // f32 weights and cache: only summation order differs (measured 7.7e-6 at logits of
+            // 4); an f16 cache rounds c_kv and k_rope to 11 bits (measured 4.7e-3).
             const double tolerance = (kv == kv_type::f32 ? 1e-4 : 5e-3) * scale;
             CHECK(worst_decode < tolerance);
             CHECK(worst_prefill < tolerance);
