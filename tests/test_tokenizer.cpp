@@ -360,3 +360,20 @@ TEST_CASE("vocabulary validate rejects inconsistent vocabularies") {
     meta.set("tokenizer.scores", std::vector<float>{0, 0});
     CHECK_THROWS_AS(kiln::vocabulary::from_metadata(meta), kiln::error);
 }
+
+TEST_CASE("vocabulary pad_to: placeholders for padded embedding rows never encode and print nothing") {
+    kiln::vocabulary vocab = tok512_vocab();
+    vocab.pad_to(520);
+    REQUIRE(vocab.size() == 520);
+    CHECK(vocab.tokens[512] == "[PAD512]");
+    CHECK(vocab.types[519] == int32_t(kiln::token_kind::unused));
+    vocab.pad_to(500);  // never shrinks
+    CHECK(vocab.size() == 520);
+    const kiln::tokenizer tok(vocab);
+    for (int32_t id : tok.encode("[PAD512] [PAD519]", true, true)) CHECK(id < 512);
+    CHECK(tok.decode(std::vector<int32_t>{512, 519}).empty());
+    // The same text encodes as without the padding.
+    CHECK(tok.encode("Once upon a time", true) == kiln::tokenizer(tok512_vocab()).encode("Once upon a time", true));
+    // Also the llama2.c reader without a size reads every record.
+    CHECK(kiln::load_llama2c_tokenizer(llama2c_dir() / "tok512.bin").tokens == tok512_vocab().tokens);
+}
