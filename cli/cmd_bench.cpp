@@ -148,19 +148,22 @@ void run_bench(const bench_args& args) {
 
     std::printf("kiln bench: simd %s, %d physical cores, %s path, KV cache %s, batch %d, %d repetitions after 1 warm-up%s\n\n",
                 std::string(kernels::active_isa()).c_str(), physical_core_count(),
-                args.engine.reference ? "reference" : "fast", args.engine.reference ? "f32" : args.engine.kv_type.c_str(),
+                args.engine.device == "cuda" ? "cuda" : args.engine.reference ? "reference" : "fast",
+                args.engine.reference ? "f32" : args.engine.kv_type.c_str(),
                 args.engine.batch, args.repetitions, args.depth ? (", depth " + std::to_string(args.depth)).c_str() : "");
     std::printf("| model | size | params | type | threads | test | t/s | weights/token | GB/s |\n");
     std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: |\n");
     std::fflush(stdout);
     const std::string at_depth = args.depth ? " @ d" + std::to_string(args.depth) : "";
-    // The reference path is single-threaded: one row set, whatever -t says.
-    const std::vector<int> thread_counts = args.engine.reference ? std::vector<int>{1} : args.threads;
+    // The reference path is single-threaded and the GPU takes no CPU threads: one row set,
+    // whatever -t says.
+    const bool one_row_set = args.engine.reference || args.engine.device == "cuda";
+    const std::vector<int> thread_counts = one_row_set ? std::vector<int>{1} : args.threads;
     for (int threads : thread_counts) {
         thread_pool pool(threads);
         std::unique_ptr<language_model> lm = make_engine(m, pool, args.engine, context);
         if (args.depth > 0) lm->forward_batch(std::span<const int32_t>(tokens.data(), size_t(args.depth)), 0, false);
-        const int shown_threads = args.engine.reference ? 1 : pool.size();
+        const int shown_threads = one_row_set ? 1 : pool.size();
         for (int p : args.prompt_sizes)
             if (p > 0)
                 print_row(summary, shown_threads, "pp" + std::to_string(p) + at_depth,

@@ -9,6 +9,9 @@
 #include "kiln/runtime/fast_llama.hpp"
 #include "kiln/runtime/reference_deepseek2.hpp"
 #include "kiln/runtime/reference_llama.hpp"
+#ifdef KILN_HAVE_CUDA
+#include "kiln/cuda/cuda_backend.hpp"
+#endif
 
 namespace kiln::cli {
 
@@ -28,7 +31,29 @@ void add_engine_options(CLI::App* cmd, engine_args& args, bool with_context, boo
         ->capture_default_str()
         ->check(CLI::IsMember({"f16", "q8_0", "f32"}));
     cmd->add_flag("--reference", args.reference, "Use the plain f32 reference forward pass (slow; the oracle)");
+    cmd->add_option("--device", args.device, "Where the model runs: cpu, or cuda (an NVIDIA GPU; needs -DKILN_CUDA=ON)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"cpu", "cuda"}));
 }
+
+namespace {
+
+// --device cuda: the GPU backend, or one line saying why it cannot run here.
+std::unique_ptr<language_model> make_cuda_engine([[maybe_unused]] std::shared_ptr<const model> m,
+                                                 [[maybe_unused]] const engine_args& args,
+                                                 [[maybe_unused]] int32_t context) {
+    if (args.reference) throw error("--reference runs on the CPU only; drop --device cuda");
+#ifdef KILN_HAVE_CUDA
+    if (const std::string why = cuda::unavailable_reason(); !why.empty()) throw error(why);
+    // --kv-type is a CPU cache option: the device cache is f16, kiln's default.
+    if (args.kv_type != "f16") throw error("--device cuda keeps an f16 KV cache; --kv-type " + args.kv_type + " is CPU-only");
+    return cuda::make_cuda_model(std::move(m), cuda::cuda_options{.context_length = context, .max_batch = args.batch});
+#else
+    throw error("kiln was built without CUDA (-DKILN_CUDA=ON)");
+#endif
+}
+
+}  // namespace
 
 std::unique_ptr<language_model> make_engine(std::shared_ptr<const model> m, thread_pool& pool, const engine_args& args,
                                             int32_t context) {
@@ -36,6 +61,7 @@ std::unique_ptr<language_model> make_engine(std::shared_ptr<const model> m, thre
     if (ctx > 0 && uint64_t(ctx) > m->config().context_length)
         std::fprintf(stderr, "kiln: warning: context %d is longer than the model was trained for (%llu)\n", ctx,
                      (unsigned long long)m->config().context_length);
+    if (args.device == "cuda") return make_cuda_engine(std::move(m), args, ctx);
     const auto kv = kernels::kv_type_from_name(args.kv_type);
     if (!kv) throw error("unknown KV cache type '" + args.kv_type + "' (f16, q8_0 or f32)");
     if (m->is_deepseek2()) {
@@ -79,6 +105,25 @@ void print_deepseek2(const std::string& model_path, const model& m, const fast_d
 
 void print_engine(const std::string& model_path, const model& m, const language_model& lm, const thread_pool& pool,
                   const engine_args& args) {
+#ifdef KILN_HAVE_CUDA
+    if (const auto* gpu = dynamic_cast<const cuda::cuda_model*>(&lm)) {
+        const llama_config& c = m.config();
+        const cuda::device_info& d = gpu->device();
+        const cuda::device_info now = cuda::describe_device();
+        auto mib = [](size_t bytes) { return double(bytes) / double(1 << 20); };
+        std::fprintf(stderr, "kiln: %s: llama, %llu layers, dim %llu, %llu heads (%llu kv), vocab %llu\n",
+                     model_path.c_str(), (unsigned long long)c.n_layers, (unsigned long long)c.dim,
+                     (unsigned long long)c.n_heads, (unsigned long long)c.n_kv_heads, (unsigned long long)c.vocab_size);
+        std::fprintf(stderr,
+                     "kiln: backend: cuda, device %s (sm_%d%d, CUDA runtime %d, driver %d), batch %d\n"
+                     "kiln: device memory: weights %.2f MiB, KV cache f16 %d positions %.2f MiB, buffers %.2f MiB; "
+                     "%.0f of %.0f MiB in use on the device\n",
+                     d.name.c_str(), d.major, d.minor, d.runtime_version, d.driver_version, args.batch,
+                     mib(gpu->weight_bytes()), lm.context_length(), mib(gpu->cache_bytes()), mib(gpu->other_bytes()),
+                     mib(now.total_bytes - now.free_bytes), mib(now.total_bytes));
+        return;
+    }
+#endif
     if (m.is_deepseek2()) {
         const auto* fast = dynamic_cast<const fast_deepseek2*>(&lm);
         print_deepseek2(model_path, m, fast);

@@ -1,0 +1,48 @@
+// Owning device and pinned host allocations, freed in the destructor.
+#pragma once
+#include <cstddef>
+#include <utility>
+
+namespace kiln::cuda::detail {
+
+class device_buffer {
+public:
+    device_buffer() = default;
+    // Throws kiln::error naming `what` and the size when the device is out of memory.
+    device_buffer(size_t bytes, const char* what);
+    ~device_buffer();
+    device_buffer(device_buffer&& other) noexcept { *this = std::move(other); }
+    device_buffer& operator=(device_buffer&& other) noexcept;
+    device_buffer(const device_buffer&) = delete;
+    device_buffer& operator=(const device_buffer&) = delete;
+
+    template <class T = void>
+    T* get() const { return static_cast<T*>(ptr_); }
+    size_t bytes() const { return bytes_; }
+    // Copies `bytes` bytes from host memory (synchronous).
+    void upload(const void* src, size_t bytes);
+
+private:
+    void* ptr_ = nullptr;
+    size_t bytes_ = 0;
+};
+
+// Page-locked host memory: the only kind a device copy can overlap with, and which a copy into
+// it can be awaited on the stream.
+class pinned_buffer {
+public:
+    pinned_buffer() = default;
+    pinned_buffer(size_t bytes, const char* what);
+    ~pinned_buffer();
+    pinned_buffer(pinned_buffer&& other) noexcept : ptr_(std::exchange(other.ptr_, nullptr)) {}
+    pinned_buffer& operator=(pinned_buffer&& other) noexcept;
+    pinned_buffer(const pinned_buffer&) = delete;
+    pinned_buffer& operator=(const pinned_buffer&) = delete;
+    template <class T = void>
+    T* get() const { return static_cast<T*>(ptr_); }
+
+private:
+    void* ptr_ = nullptr;
+};
+
+}  // namespace kiln::cuda::detail

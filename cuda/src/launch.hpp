@@ -1,0 +1,69 @@
+// The device kernels' launchers: every pointer is device memory, every launch goes on `stream`
+// and is checked at once (cudaGetLastError), so a bad configuration names the kernel. Positions
+// are read from device memory (d_pos) so a captured CUDA graph stays valid at every position.
+// Included by .cu and .cpp files alike: plain C++17 plus the CUDA runtime's stream type.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace kiln::cuda::detail {
+
+// Values of kiln::tensor_type (formats/tensor_type.hpp; stored in files, never renumbered).
+enum weight_type : uint32_t { w_f32 = 0, w_f16 = 1, w_bf16 = 2, w_q8_0 = 8, w_q4_0 = 9, w_q4_k = 12 };
+
+// A row-major matrix in its stored (.kiln) type: `rows` rows of `row_bytes` bytes, `cols` elements.
+struct device_weight {
+    uint32_t type = w_f32;
+    const uint8_t* data = nullptr;
+    size_t rows = 0, cols = 0, row_bytes = 0;
+};
+
+// Throws kiln::error naming `what` and CUDA's message when status is not cudaSuccess.
+void check(cudaError_t status, const char* what);
+
+// y[r] = sum_c W[r][c] x[c]: one warp per row, fp32 accumulation (decode).
+void matvec(const device_weight& w, const float* x, float* y, cudaStream_t stream);
+// y[t * rows + r] = sum_c W[r][c] x[t * cols + c] for t < n: 64x64 output tiles, weight tiles
+// dequantized into shared memory on the fly, fp32 accumulation (prefill).
+void gemm(const device_weight& w, const float* x, size_t n, float* y, cudaStream_t stream);
+// out[t] = row tokens[t] of `table`, dequantized to f32.
+void embed(const device_weight& table, const int32_t* tokens, size_t n, float* out, cudaStream_t stream);
+
+// out[t] = x[t] / rms(x[t]) * weight, per row of dim (out may be x).
+void rmsnorm(const float* x, const float* weight, float* out, size_t n, size_t dim, float eps, cudaStream_t stream);
+// Rotates n rows of n_heads * head_dim values, row t at position *d_pos + t, by the angle table
+// cos/sin [position][head_dim / 2]; neox pairs (i, i + head_dim/2), else (2i, 2i + 1).
+void rope(float* x, size_t n, size_t n_heads, size_t head_dim, const float* cos, const float* sin,
+          const int32_t* d_pos, bool neox, cudaStream_t stream);
+// y[t * width + i] += bias[i] for t < n.
+void add_bias(float* y, const float* bias, size_t n, size_t width, cudaStream_t stream);
+// x[i] += y[i].
+void add(float* x, const float* y, size_t count, cudaStream_t stream);
+// gate[i] = silu(gate[i]) * up[i].
+void swiglu(float* gate, const float* up, size_t count, cudaStream_t stream);
+
+// Writes n rows of keys and values (kv_dim each, f32) as f16 into one layer's caches
+// [position][kv_dim] at positions *d_pos ...
+void store_kv(const float* k, const float* v, size_t n, size_t kv_dim, uint16_t* k_cache, uint16_t* v_cache,
+              const int32_t* d_pos, cudaStream_t stream);
+
+struct attention_shape {
+    size_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
+};
+// Largest head_dim the attention kernel takes (its per-lane accumulators are sized for it).
+inline constexpr size_t max_head_dim = 256;
+// Causal attention of n query rows (n_heads * head_dim each, row t at position *d_pos + t) over
+// one layer's f16 caches, positions 0 .. *d_pos + t; GQA: query head h reads KV head
+// h / (n_heads / n_kv_heads). Keys are taken in tiles of 32 with an online softmax. splits > 1
+// (n == 1 only, decode) divides the keys among `splits` blocks per head whose partials
+// (partial_floats(...) floats of scratch) a merge kernel combines.
+void attention(const float* q, size_t n, const attention_shape& shape, const uint16_t* k_cache,
+               const uint16_t* v_cache, const int32_t* d_pos, size_t splits, float* scratch, float* out,
+               cudaStream_t stream);
+inline size_t attention_scratch_floats(const attention_shape& shape, size_t splits) {
+    return splits * shape.n_heads * (shape.head_dim + 2);
+}
+
+}  // namespace kiln::cuda::detail

@@ -1,0 +1,43 @@
+// kiln --device: cpu runs as before; cuda without the backend built in, or without a GPU, stops
+// with one clear line instead of running or crashing.
+#include "model_fixtures.hpp"
+#ifdef KILN_HAVE_CUDA
+#include "kiln/cuda/cuda_backend.hpp"
+#endif
+
+namespace kiln::test {
+
+TEST_CASE("kiln run --device cpu is the default path; --device cuda explains when it cannot run") {
+    temp_dir dir;
+    const std::string model = quote(converted_stories());
+    const std::string base = "run -m " + model + " -p 'Once' --temp 0 -n 4 ";
+    const auto cpu = run_kiln(base + "--device cpu", dir);
+    CHECK(cpu.exit_code == 0);
+    CHECK(run_kiln(base, dir).out == cpu.out);
+
+    const auto gpu = run_kiln(base + "--device cuda", dir);
+#ifndef KILN_HAVE_CUDA
+    CHECK(gpu.exit_code != 0);
+    CHECK(gpu.err == "kiln: error: kiln was built without CUDA (-DKILN_CUDA=ON)\n");
+#else
+    if (const std::string why = cuda::unavailable_reason(); !why.empty()) {
+        MESSAGE("no GPU here: " << why);
+        CHECK(gpu.exit_code != 0);
+        CHECK(gpu.err == "kiln: error: " + why + "\n");
+        CHECK(gpu.err.find("CUDA device") != std::string::npos);
+    } else {
+        CHECK(gpu.exit_code == 0);
+        CHECK(gpu.out == cpu.out);  // greedy: the same tokens (test_cuda_model checks logits)
+        const auto verbose = run_kiln(base + "--device cuda -v", dir);
+        CHECK(verbose.err.find("backend: cuda") != std::string::npos);
+        CHECK(verbose.err.find("device memory") != std::string::npos);
+    }
+#endif
+    const auto bad = run_kiln(base + "--device tpu", dir);
+    CHECK(bad.exit_code != 0);
+    CHECK(bad.err.find("--device") != std::string::npos);
+    const auto reference = run_kiln(base + "--device cuda --reference", dir);
+    CHECK(reference.exit_code != 0);
+}
+
+}  // namespace kiln::test
