@@ -7,7 +7,7 @@
 
 namespace kiln::test {
 
-TEST_CASE("kiln run --device cpu is the default path; --device cuda explains when it cannot run") {
+TEST_CASE("kiln run --device cpu is the default path and --device cuda explains when it cannot run") {
     temp_dir dir;
     const std::string model = quote(converted_stories());
     const std::string base = "run -m " + model + " -p 'Once' --temp 0 -n 4 ";

@@ -88,7 +88,7 @@ std::filesystem::path tiny_llama(tensor_type type) {
 
 // Float weights: both sides read the same weights and round K/V to f16; what differs is fp32
 // summation order, so 1e-3 of the largest logit.
-TEST_CASE("cuda stories260K (f32, f16 weights) matches fast_llama; greedy tokens identical") {
+TEST_CASE("cuda stories260K (f32, f16 weights) matches fast_llama with identical greedy tokens") {
     if (!gpu_or_skip()) return;
     for (tensor_type type : {tensor_type::f32, tensor_type::f16}) {
         CAPTURE(type_name(type));
@@ -98,7 +98,7 @@ TEST_CASE("cuda stories260K (f32, f16 weights) matches fast_llama; greedy tokens
 
 // Quantized weights against the f32 reference: the reference keeps K/V in f32, the GPU in f16
 // (relative error 2^-11 per element), so 1e-2 of the largest logit.
-TEST_CASE("cuda stories260K (q8_0, q4_0 weights) matches the reference; greedy tokens identical") {
+TEST_CASE("cuda stories260K (q8_0, q4_0 weights) matches the reference with identical greedy tokens") {
     if (!gpu_or_skip()) return;
     for (tensor_type type : {tensor_type::q8_0, tensor_type::q4_0}) {
         CAPTURE(type_name(type));
@@ -106,7 +106,7 @@ TEST_CASE("cuda stories260K (q8_0, q4_0 weights) matches the reference; greedy t
     }
 }
 
-TEST_CASE("cuda synthetic llamas (bf16; q4_k with biases and neox RoPE) match the CPU") {
+TEST_CASE("cuda synthetic llamas (bf16, and q4_k with biases and neox RoPE) match the CPU") {
     if (!gpu_or_skip()) return;
     compare(tiny_llama(tensor_type::bf16), false, 1e-3);
     compare(wide_llama(tensor_type::q4_k), true, 1e-2);
