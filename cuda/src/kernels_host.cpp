@@ -97,6 +97,21 @@ std::vector<float> attention(const std::vector<float>& q, size_t n_heads, size_t
     return to_host<float>(out, q.size());
 }
 
+void route_experts(const std::vector<float>& logits, size_t n_experts, size_t top_k, bool normalize, float scale,
+                   std::vector<int32_t>& ids, std::vector<float>& weights) {
+    if (n_experts == 0 || n_experts > detail::max_experts || top_k == 0 || top_k > n_experts)
+        throw error("route_experts: " + std::to_string(top_k) + " of " + std::to_string(n_experts) +
+                    " experts is not supported (1 <= top_k <= n_experts <= 256)");
+    const size_t n = logits.size() / n_experts;
+    device_buffer dl = to_device(logits.data(), logits.size());
+    device_buffer di(std::max<size_t>(n * top_k, 1) * sizeof(int32_t), "test ids"),
+        dw(std::max<size_t>(n * top_k, 1) * sizeof(float), "test weights");
+    detail::route_experts(dl.get<float>(), n, n_experts, top_k, normalize, scale, di.get<int32_t>(), dw.get<float>(),
+                          nullptr);
+    ids = to_host<int32_t>(di, n * top_k);
+    weights = to_host<float>(dw, n * top_k);
+}
+
 std::vector<uint16_t> to_f16(const std::vector<float>& values) {
     // Through the store kernel: keys and values are both these values, at position 0.
     device_buffer dx = to_device(values.data(), values.size()), dp = position(0);

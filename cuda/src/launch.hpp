@@ -66,4 +66,12 @@ inline size_t attention_scratch_floats(const attention_shape& shape, size_t spli
     return splits * shape.n_heads * (shape.head_dim + 2);
 }
 
+// Most experts the routing kernel takes (8 per lane; DeepSeek-V3 has 256).
+inline constexpr size_t max_experts = 256;
+// MoE routing of n_tokens rows of router logits (n_experts <= max_experts each), as
+// kiln::route_token: ids/weights get top_k values per token, weights renormalised to sum 1 when
+// normalize (and top_k > 1), else multiplied by scale.
+void route_experts(const float* logits, size_t n_tokens, size_t n_experts, size_t top_k, bool normalize, float scale,
+                   int32_t* ids, float* weights, cudaStream_t stream);
+
 }  // namespace kiln::cuda::detail

@@ -8,6 +8,7 @@
 #include "kiln/cuda/kernels_host.hpp"
 #include "kiln/formats/model_config.hpp"
 #include "kiln/quant/quant.hpp"
+#include "kiln/runtime/moe_routing.hpp"
 #include "kiln/runtime/rope.hpp"
 
 namespace kiln::test {
@@ -140,6 +141,39 @@ TEST_CASE("cuda rope matches the reference rotation, interleaved and neox") {
                     CHECK(y[a] == doctest::Approx(x[a] * cos[at] - x[b] * sin[at]).epsilon(1e-5));
                     CHECK(y[b] == doctest::Approx(x[a] * sin[at] + x[b] * cos[at]).epsilon(1e-5));
                 }
+    }
+}
+
+// The same experts as the CPU routing (ids exactly: random logits leave no near ties), weights
+// within 1e-5 relative (the CPU sums the softmax in double).
+TEST_CASE("cuda MoE routing picks the CPU's experts with the same weights") {
+    if (!gpu_or_skip()) return;
+    struct routing_case {
+        size_t n_experts, top_k;
+        bool normalize;
+        float scale;
+    };
+    for (const routing_case& c : {routing_case{64, 6, false, 1.0f}, routing_case{8, 2, true, 1.0f},
+                                  routing_case{160, 6, false, 16.0f}, routing_case{256, 8, true, 2.5f},
+                                  routing_case{37, 1, true, 1.0f}}) {
+        CAPTURE(c.n_experts);
+        CAPTURE(c.top_k);
+        const size_t n = 9;
+        std::vector<float> logits = random_floats(n * c.n_experts, 11, 2.0f);
+        logits[3] = logits[5];  // an exact tie: the lower index goes first on both sides
+        std::vector<int32_t> ids;
+        std::vector<float> weights;
+        cuda::host::route_experts(logits, c.n_experts, c.top_k, c.normalize, c.scale, ids, weights);
+        const moe_routing r{c.n_experts, c.top_k, c.normalize, c.scale};
+        std::vector<float> probs(c.n_experts), want_w(c.top_k);
+        std::vector<int32_t> want_ids(c.top_k);
+        for (size_t t = 0; t < n; ++t) {
+            route_token(r, logits.data() + t * c.n_experts, probs.data(), want_ids.data(), want_w.data());
+            for (size_t k = 0; k < c.top_k; ++k) {
+                CHECK(ids[t * c.top_k + k] == want_ids[k]);
+                CHECK(weights[t * c.top_k + k] == doctest::Approx(want_w[k]).epsilon(1e-5));
+            }
+        }
     }
 }
 

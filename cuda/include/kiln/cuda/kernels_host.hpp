@@ -26,6 +26,10 @@ std::vector<float> swiglu(const std::vector<float>& gate, const std::vector<floa
 std::vector<float> attention(const std::vector<float>& q, size_t n_heads, size_t n_kv_heads, size_t head_dim,
                              const std::vector<uint16_t>& k_cache, const std::vector<uint16_t>& v_cache, int32_t pos,
                              size_t splits);
+// MoE routing of router logits [token][n_experts] (n_experts <= 256): ids and weights get
+// top_k values per token, as kiln::route_token computes them.
+void route_experts(const std::vector<float>& logits, size_t n_experts, size_t top_k, bool normalize, float scale,
+                   std::vector<int32_t>& ids, std::vector<float>& weights);
 // The f16 bits the KV store writes for these values.
 std::vector<uint16_t> to_f16(const std::vector<float>& values);
 

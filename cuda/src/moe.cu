@@ -1,0 +1,80 @@
+// Mixture-of-experts routing on the device (runtime/moe_routing.hpp's route_token): softmax over
+// the router's logits, greedy top-k with ties going to the lower index, the chosen weights
+// renormalised or scaled. One warp per token; lane l holds experts l, l + 32, ...
+#include <cfloat>
+#include <climits>
+
+#include "common.cuh"
+
+namespace kiln::cuda::detail {
+namespace {
+
+constexpr int experts_per_lane = int(max_experts) / 32;
+
+__global__ void route_kernel(const float* __restrict__ logits, size_t n_tokens, size_t n_experts, size_t top_k,
+                             bool normalize, float scale, int32_t* __restrict__ ids, float* __restrict__ weights) {
+    const size_t t = size_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+    const unsigned lane = threadIdx.x % 32;
+    if (t >= n_tokens) return;  // whole warps
+    const float* row = logits + t * n_experts;
+    float p[experts_per_lane];
+    float max = -FLT_MAX;
+#pragma unroll
+    for (int j = 0; j < experts_per_lane; ++j) {
+        const size_t e = lane + 32 * size_t(j);
+        p[j] = e < n_experts ? row[e] : -FLT_MAX;
+        max = fmaxf(max, p[j]);
+    }
+    max = warp_max(max);
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < experts_per_lane; ++j) {
+        const size_t e = lane + 32 * size_t(j);
+        p[j] = e < n_experts ? expf(p[j] - max) : 0.0f;
+        sum += p[j];
+    }
+    sum = warp_sum(sum);
+#pragma unroll
+    for (int j = 0; j < experts_per_lane; ++j) p[j] = lane + 32 * size_t(j) < n_experts ? p[j] / sum : -1.0f;
+    // k rounds of a warp-wide argmax; a taken expert drops to -1 (probabilities are >= 0).
+    float chosen = 0.0f;
+    for (size_t k = 0; k < top_k; ++k) {
+        float best = -1.0f;
+        int best_e = INT_MAX;
+#pragma unroll
+        for (int j = 0; j < experts_per_lane; ++j) {
+            const int e = int(lane) + 32 * j;
+            if (p[j] > best) best = p[j], best_e = e;  // j ascending: the lower index wins a tie
+        }
+        for (int offset = 16; offset > 0; offset >>= 1) {
+            const float other = __shfl_xor_sync(0xffffffffu, best, offset);
+            const int other_e = __shfl_xor_sync(0xffffffffu, best_e, offset);
+            if (other > best || (other == best && other_e < best_e)) best = other, best_e = other_e;
+        }
+        if (lane == 0) {
+            ids[t * top_k + k] = best_e;
+            weights[t * top_k + k] = best;
+        }
+        chosen += best;
+#pragma unroll
+        for (int j = 0; j < experts_per_lane; ++j)
+            if (int(lane) + 32 * j == best_e) p[j] = -1.0f;
+    }
+    if (lane == 0) {
+        const float factor = top_k > 1 && normalize ? 1.0f / (chosen + 1e-20f) : scale;
+        for (size_t k = 0; k < top_k; ++k) weights[t * top_k + k] *= factor;
+    }
+}
+
+}  // namespace
+
+void route_experts(const float* logits, size_t n_tokens, size_t n_experts, size_t top_k, bool normalize, float scale,
+                   int32_t* ids, float* weights, cudaStream_t stream) {
+    if (n_tokens == 0) return;
+    constexpr unsigned warps = 4;
+    route_kernel<<<unsigned((n_tokens + warps - 1) / warps), warps * 32, 0, stream>>>(logits, n_tokens, n_experts, top_k,
+                                                                                      normalize, scale, ids, weights);
+    check(cudaGetLastError(), "MoE routing kernel launch");
+}
+
+}  // namespace kiln::cuda::detail
