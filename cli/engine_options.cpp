@@ -61,6 +61,8 @@ std::unique_ptr<language_model> make_engine(std::shared_ptr<const model> m, thre
     if (ctx > 0 && uint64_t(ctx) > m->config().context_length)
         std::fprintf(stderr, "kiln: warning: context %d is longer than the model was trained for (%llu)\n", ctx,
                      (unsigned long long)m->config().context_length);
+    if (args.device == "cuda" && m->is_deepseek2())
+        throw error("--device cuda runs llama-family models only; deepseek2 runs on the CPU (drop --device cuda)");
     if (args.device == "cuda") return make_cuda_engine(std::move(m), args, ctx);
     const auto kv = kernels::kv_type_from_name(args.kv_type);
     if (!kv) throw error("unknown KV cache type '" + args.kv_type + "' (f16, q8_0 or f32)");
