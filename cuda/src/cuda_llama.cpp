@@ -104,8 +104,6 @@ cuda_llama::cuda_llama(std::shared_ptr<const model> m, const cuda_options& optio
     // waste little (empty splits exit at once).
     splits_ = std::clamp<size_t>(size_t(context_) / 256, 1, 32);
 
-    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-
     const llama_weights& w = model_->weights();
     token_embd_ = upload_matrix(*w.token_embd);
     output_ = upload_matrix(*w.output);
@@ -160,6 +158,11 @@ cuda_llama::cuda_llama(std::shared_ptr<const model> m, const cuda_options& optio
     d_pos_ = scratch(sizeof(int32_t), "the position").get<int32_t>();
     h_tokens_ = pinned_buffer((b + 1) * sizeof(int32_t), "token ids");
     h_logits_ = pinned_buffer(b * c.vocab_size * sizeof(float), "logits");
+    // cudaMemcpy from pageable memory may return before its DMA lands, and the work stream below
+    // does not wait on the legacy stream: finish every upload before the first step.
+    check(cudaDeviceSynchronize(), "weight upload");
+    // Created last: a constructor that throws runs no destructor, and the buffers free themselves.
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
 }
 
 cuda_llama::~cuda_llama() {
