@@ -12,6 +12,8 @@
 #include "kiln/formats/hf_config.hpp"
 #include "kiln/formats/llama2c_tokenizer.hpp"
 #include "kiln/formats/model_config.hpp"
+#include "kiln/runtime/fast_llama.hpp"
+#include "kiln/runtime/reference_llama.hpp"
 #include "test_hf_gguf_support.hpp"
 #include "model_fixtures.hpp"
 
@@ -245,6 +247,53 @@ TEST_CASE("hf import: a sharded Qwen2 folder with biases and rope scaling") {
     CHECK(tensors.at("blk.0.attn_q")->source_type == "bf16");
     CHECK(tensors.at("blk.0.ffn_down")->shape == std::vector<uint64_t>{8, 16});
     CHECK(tensors.at("output")->shape == std::vector<uint64_t>{512, 8});
+}
+
+TEST_CASE("hf import: the sharded Qwen2 folder converts to the logits of the same model built directly") {
+    qwen_folder q;
+    // Built directly: the hyper-parameters written by hand, the tensors from the values the
+    // folder was made of, the vocabulary (not what this test is about) from the import.
+    const model_source imported = load_hf_folder(q.dir.path());
+    llama_config c;
+    c.dim = 8;
+    c.hidden_dim = 16;
+    c.n_layers = 2;
+    c.n_heads = 2;
+    c.n_kv_heads = 1;
+    c.head_dim = 4;
+    c.vocab_size = 512;
+    c.context_length = 128;
+    c.norm_eps = 1e-6;
+    c.rope_theta = 1000000.0;
+    c.rope = rope_style::neox;
+    c.rope_scaling = {rope_scaling_type::llama3, 8.0, 1.0, 4.0, 64};
+    model_source direct;
+    c.to_metadata(direct.meta);
+    vocabulary::from_metadata(imported.meta).to_metadata(direct.meta);
+    for (const auto& [name, values] : q.values) {
+        const auto* t = test::by_name(imported).at(name);
+        direct.tensors.push_back({name, t->shape, "f32", [v = values](std::span<float> out) {
+                                      std::copy(v.begin(), v.end(), out.begin());
+                                  }});
+    }
+    test::temp_dir dir;
+    write_kiln(imported, {}, dir / "imported.kiln");
+    write_kiln(direct, {}, dir / "direct.kiln");
+    auto a = model::load(dir / "imported.kiln"), b = model::load(dir / "direct.kiln");
+    thread_pool pool(1);
+    fast_llama fa(a, pool, {.kv_type = kernels::kv_type::f32}), fb(b, pool, {.kv_type = kernels::kv_type::f32});
+    reference_llama ref(b);
+    const std::vector<int32_t> tokens = {1, 300, 17, 450, 99, 511, 2, 64};
+    for (size_t i = 0; i < tokens.size(); ++i) {
+        auto la = fa.forward(tokens[i], int32_t(i));
+        const std::vector<float> from_folder(la.begin(), la.end());
+        auto lb = fb.forward(tokens[i], int32_t(i));
+        CHECK(test::max_abs_diff(from_folder, lb) == 0.0);  // the same file contents, bit for bit
+        double scale = 1.0;
+        for (float x : from_folder) scale = std::max(scale, double(std::abs(x)));
+        // The test's made-up weights give logits in the thousands: compare relative to them.
+        CHECK(test::max_abs_diff(from_folder, ref.forward(tokens[i], int32_t(i))) < 1e-6 * scale);
+    }
 }
 
 TEST_CASE("hf import: bad folders are refused with the file and the problem") {
