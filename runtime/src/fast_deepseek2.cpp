@@ -10,15 +10,12 @@
 #include "kiln/formats/error.hpp"
 #include "kiln/quant/quant.hpp"
 #include "kiln/runtime/deepseek2_rope.hpp"
+#include "fast_common.hpp"
 
 namespace kiln {
 namespace {
 
-// As fast_llama: rows per parallel chunk, prefill GEMM blocking, attention work items, decode split.
-constexpr size_t row_grain = 16;
-constexpr size_t gemm_row_block = 64, gemm_token_block = 64;
-constexpr size_t attention_rows = 64;
-constexpr size_t min_split_keys = 256, max_split_chunks = 8;
+using namespace fast;
 
 const float* f32_data(const tensor_view* t) { return reinterpret_cast<const float*>(t->data); }
 
@@ -31,14 +28,10 @@ void rope_one(const kernels::kernel_table& k, float* v, size_t dim, const float*
     k.rope(v, 1, dim, cos, sin, kernels::rope_style::interleaved);
 }
 
-// Serial y[t * ldy + r] = W x_t for rows [0, rows) in GEMM blocks (see fast_llama::matmul).
+// Serial y[t * ldy + r] = W x_t for rows [0, rows) in GEMM blocks.
 void matmul_serial(kernels::matmul_fn fn, const std::byte* w, size_t rows, size_t cols, const std::byte* x,
                    size_t x_stride, size_t n, float* y, size_t ldy) {
-    for (size_t r0 = 0; r0 < rows; r0 += gemm_row_block) {
-        const size_t r1 = std::min(rows, r0 + gemm_row_block);
-        for (size_t t0 = 0; t0 < n; t0 += gemm_token_block)
-            fn(w, r0, r1, cols, x + t0 * x_stride, std::min(gemm_token_block, n - t0), y + t0 * ldy, ldy);
-    }
+    blocked_rows(fn, w, 0, rows, cols, x, x_stride, n, y, ldy);
 }
 
 int32_t chosen_context(const deepseek2_config& c, const fast_deepseek2_options& o) {
@@ -114,24 +107,9 @@ std::span<const float> fast_deepseek2::forward(int32_t token, int32_t pos) {
 }
 
 std::span<const float> fast_deepseek2::forward_batch(std::span<const int32_t> tokens, int32_t pos, bool all_logits) {
-    const deepseek2_config& c = config_;
-    if (tokens.empty()) throw error("forward_batch: no tokens");
-    if (pos < 0 || int64_t(pos) + int64_t(tokens.size()) > context_)
-        throw error("positions " + std::to_string(pos) + ".." + std::to_string(pos + int64_t(tokens.size()) - 1) +
-                    " are outside the context of " + std::to_string(context_));
-    for (int32_t t : tokens)
-        if (t < 0 || uint64_t(t) >= c.vocab_size) throw error("token id " + std::to_string(t) + " is out of range");
-    if (all_logits && logits_.size() < tokens.size() * c.vocab_size) logits_.resize(tokens.size() * c.vocab_size);
-    pool_.run([&] {
-        for (size_t done = 0; done < tokens.size(); done += max_batch_) {
-            const size_t n = std::min(max_batch_, tokens.size() - done);
-            float* out = all_logits ? logits_.data() + done * c.vocab_size : logits_.data();
-            const bool last_step = done + n == tokens.size();
-            forward_step(tokens.data() + done, n, pos + int32_t(done), all_logits,
-                         all_logits || last_step ? out : nullptr);
-        }
-    });
-    return std::span<const float>(logits_.data(), all_logits ? tokens.size() * c.vocab_size : c.vocab_size);
+    check_batch(tokens, pos, context_, config_.vocab_size);
+    return run_steps(pool_, tokens, pos, max_batch_, config_.vocab_size, all_logits, logits_,
+                     [&](const int32_t* t, size_t n, int32_t p, bool all, float* out) { forward_step(t, n, p, all, out); });
 }
 
 void fast_deepseek2::prepare_input(const float* x, size_t cols, size_t n, bool quantize) {
@@ -146,13 +124,7 @@ void fast_deepseek2::matmul(const matrix& w, size_t n, float* y, size_t ldy) {
     const bool q = kernels::uses_quantized_activations(w.type);
     const std::byte* x = q ? input_q_.data() : reinterpret_cast<const std::byte*>(input_f32_);
     const size_t x_stride = q ? kernels::quantized_row_bytes(w.cols) : w.cols * sizeof(float);
-    pool_.parallel_rows(w.rows, row_grain, w.cols * n, [&](size_t begin, size_t end) {
-        for (size_t r0 = begin; r0 < end; r0 += gemm_row_block) {
-            const size_t r1 = std::min(end, r0 + gemm_row_block);
-            for (size_t t0 = 0; t0 < n; t0 += gemm_token_block)
-                fn(w.data, r0, r1, w.cols, x + t0 * x_stride, std::min(gemm_token_block, n - t0), y + t0 * ldy, ldy);
-        }
-    });
+    parallel_matmul(pool_, fn, w.data, w.rows, w.cols, x, x_stride, n, y, ldy);
 }
 
 void fast_deepseek2::head_matmul(const tensor_view& w, size_t n, float* y, size_t head_stride, size_t ldy) {

@@ -8,18 +8,12 @@
 #include "kiln/formats/error.hpp"
 #include "kiln/quant/quant.hpp"
 #include "kiln/runtime/rope.hpp"
+#include "fast_common.hpp"
 
 namespace kiln {
 namespace {
 
-// Rows per parallel chunk: a multiple of every interleave a layout may use.
-constexpr size_t row_grain = 16;
-// Prefill GEMM blocking (see matmul): rows x tokens per kernel call.
-constexpr size_t gemm_row_block = 64, gemm_token_block = 64;
-// Query rows (tokens x heads of a group) per prefill attention work item: one kernel row block.
-constexpr size_t attention_rows = 64;
-// Decode attention splits a head's keys in chunks of at least this many positions.
-constexpr size_t min_split_keys = 256, max_split_chunks = 8;
+using namespace fast;
 
 kernels::rope_style kernel_rope(rope_style style) {
     return style == rope_style::neox ? kernels::rope_style::neox : kernels::rope_style::interleaved;
@@ -74,24 +68,9 @@ fast_llama::fast_llama(std::shared_ptr<const model> m, thread_pool& pool, fast_l
 std::span<const float> fast_llama::forward(int32_t token, int32_t pos) { return forward_batch({&token, 1}, pos, false); }
 
 std::span<const float> fast_llama::forward_batch(std::span<const int32_t> tokens, int32_t pos, bool all_logits) {
-    const llama_config& c = config_;
-    if (tokens.empty()) throw error("forward_batch: no tokens");
-    if (pos < 0 || int64_t(pos) + int64_t(tokens.size()) > context_)
-        throw error("positions " + std::to_string(pos) + ".." + std::to_string(pos + int64_t(tokens.size()) - 1) +
-                    " are outside the context of " + std::to_string(context_));
-    for (int32_t t : tokens)
-        if (t < 0 || uint64_t(t) >= c.vocab_size) throw error("token id " + std::to_string(t) + " is out of range");
-    if (all_logits && logits_.size() < tokens.size() * c.vocab_size) logits_.resize(tokens.size() * c.vocab_size);
-    pool_.run([&] {
-        for (size_t done = 0; done < tokens.size(); done += max_batch_) {
-            const size_t n = std::min(max_batch_, tokens.size() - done);
-            float* out = all_logits ? logits_.data() + done * c.vocab_size : logits_.data();
-            const bool last_step = done + n == tokens.size();
-            if (all_logits || last_step) forward_step(tokens.data() + done, n, pos + int32_t(done), all_logits, out);
-            else forward_step(tokens.data() + done, n, pos + int32_t(done), false, nullptr);
-        }
-    });
-    return std::span<const float>(logits_.data(), all_logits ? tokens.size() * c.vocab_size : c.vocab_size);
+    check_batch(tokens, pos, context_, config_.vocab_size);
+    return run_steps(pool_, tokens, pos, max_batch_, config_.vocab_size, all_logits, logits_,
+                     [&](const int32_t* t, size_t n, int32_t p, bool all, float* out) { forward_step(t, n, p, all, out); });
 }
 
 void fast_llama::prepare_input(const float* x, size_t cols, size_t n,
@@ -112,16 +91,7 @@ void fast_llama::matmul(const tensor_view& w, size_t n, float* y) {
                                                                  : static_cast<const void*>(input_f32_);
     const size_t x_stride = kernels::uses_quantized_activations(w.type) ? kernels::quantized_row_bytes(cols)
                                                                          : cols * sizeof(float);
-    pool_.parallel_rows(rows, row_grain, cols * n, [&](size_t begin, size_t end) {
-        // Long batches go in cache-sized pieces: a block of weight rows stays in L2 while it
-        // meets every token chunk, and a token chunk's activations stay in L2 for the block.
-        for (size_t r0 = begin; r0 < end; r0 += gemm_row_block) {
-            const size_t r1 = std::min(end, r0 + gemm_row_block);
-            for (size_t t0 = 0; t0 < n; t0 += gemm_token_block)
-                fn(w.data, r0, r1, cols, static_cast<const std::byte*>(x) + t0 * x_stride,
-                   std::min(gemm_token_block, n - t0), y + t0 * rows, rows);
-        }
-    });
+    parallel_matmul(pool_, fn, w.data, rows, cols, static_cast<const std::byte*>(x), x_stride, n, y, rows);
 }
 
 void fast_llama::attention(size_t layer, size_t n, int32_t pos) {
