@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
-#include <regex>
 
 #include "kiln/formats/chat_template.hpp"
 #include "kiln/runtime/tokenizer.hpp"
@@ -24,10 +23,15 @@ struct turn_counts {
 
 // Every turn's "prompt tokens processed: N (...), reply tokens: M" line that -v prints.
 std::vector<turn_counts> turns_of(const std::string& err) {
+    // Plain string search: <regex> makes GCC 12 warn (-Wmaybe-uninitialized) in sanitizer builds.
     std::vector<turn_counts> turns;
-    const std::regex pattern("prompt tokens processed: ([0-9]+) [^,]*, reply tokens: ([0-9]+)");
-    for (std::sregex_iterator it(err.begin(), err.end(), pattern), end; it != end; ++it)
-        turns.push_back({std::stoi((*it)[1].str()), std::stoi((*it)[2].str())});
+    const std::string processed = "prompt tokens processed: ", reply = "reply tokens: ";
+    for (size_t at = err.find(processed); at != std::string::npos; at = err.find(processed, at + 1)) {
+        const size_t line_end = err.find('\n', at);
+        const size_t r = err.find(reply, at);
+        if (r == std::string::npos || r > line_end) continue;
+        turns.push_back({std::stoi(err.substr(at + processed.size())), std::stoi(err.substr(r + reply.size()))});
+    }
     return turns;
 }
 
