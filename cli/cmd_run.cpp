@@ -68,16 +68,7 @@ void setup_run(CLI::App& app) {
     cmd->add_option("-n,--n-predict", args->n_predict, "Number of tokens to generate")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--temp", args->sampling.temperature, "Temperature (0 = greedy)")
-        ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--top-k", args->sampling.top_k, "Keep the k most likely tokens (0 = off)")
-        ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--top-p", args->sampling.top_p, "Nucleus sampling threshold (1 = off)")
-        ->capture_default_str()
-        ->check(CLI::Range(0.0, 1.0));
-    cmd->add_option("--seed", args->sampling.seed, "Random seed")->capture_default_str();
+    add_sampling_options(cmd, args->sampling);
     add_engine_options(cmd, args->engine);
     cmd->add_flag("-v,--verbose", args->verbose, "Print the model's shape, the path, threads and the KV cache size");
     cmd->callback([args] { run_generation(*args); });

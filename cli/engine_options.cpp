@@ -55,6 +55,19 @@ std::unique_ptr<language_model> make_cuda_engine([[maybe_unused]] std::shared_pt
 
 }  // namespace
 
+void add_sampling_options(CLI::App* cmd, sampler_params& sampling) {
+    cmd->add_option("--temp", sampling.temperature, "Temperature (0 = greedy)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--top-k", sampling.top_k, "Keep the k most likely tokens (0 = off)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--top-p", sampling.top_p, "Nucleus sampling threshold (1 = off)")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--seed", sampling.seed, "Random seed")->capture_default_str();
+}
+
 std::unique_ptr<language_model> make_engine(std::shared_ptr<const model> m, thread_pool& pool, const engine_args& args,
                                             int32_t context) {
     const int32_t ctx = context > 0 ? context : args.context;

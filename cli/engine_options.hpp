@@ -8,6 +8,7 @@
 
 #include "kiln/runtime/language_model.hpp"
 #include "kiln/runtime/model.hpp"
+#include "kiln/runtime/sampler.hpp"
 #include "kiln/runtime/thread_pool.hpp"
 
 namespace kiln::cli {
@@ -24,6 +25,9 @@ struct engine_args {
 // with_context = false for commands that choose the context themselves (bench, perplexity),
 // with_threads = false for bench, whose -t takes a list.
 void add_engine_options(CLI::App* cmd, engine_args& args, bool with_context = true, bool with_threads = true);
+
+// --temp, --top-k, --top-p, --seed (run and chat).
+void add_sampling_options(CLI::App* cmd, sampler_params& sampling);
 
 // The fast path, the f32 reference with --reference, or the CUDA backend with --device cuda
 // (kiln::error when not built in or no usable GPU). context overrides args.context when > 0.

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "model_fixtures.hpp"
+#include "vocab_vectors.hpp"
 
 using namespace kiln;
 using test::quote;
@@ -28,34 +29,6 @@ std::string ids_line(const std::vector<int32_t>& ids) {
     return line + "]\n";
 }
 
-struct vector_case {
-    std::string text;
-    std::vector<int32_t> ids;
-};
-
-// llama.cpp's X.gguf.inp strings (each followed by "\n__ggml_vocab_test__\n") and X.gguf.out ids.
-std::vector<vector_case> vocab_vectors(const std::string& name) {
-    const auto base = test::models_dir() / "vocab" / name;
-    std::ifstream inp(base.string() + ".inp", std::ios::binary);
-    const std::string all(std::istreambuf_iterator<char>(inp), {});
-    const std::string separator = "\n__ggml_vocab_test__\n";
-    std::vector<vector_case> cases;
-    for (size_t start = 0; start < all.size();) {
-        const size_t end = all.find(separator, start);
-        REQUIRE(end != std::string::npos);
-        cases.push_back({all.substr(start, end - start), {}});
-        start = end + separator.size();
-    }
-    std::ifstream out(base.string() + ".out");
-    std::string line;
-    for (auto& c : cases) {
-        REQUIRE(std::getline(out, line));
-        std::istringstream numbers(line);
-        for (int32_t id; numbers >> id;) c.ids.push_back(id);
-    }
-    return cases;
-}
-
 size_t count_lines(const std::string& s) { return size_t(std::count(s.begin(), s.end(), '\n')); }
 
 }  // namespace
@@ -63,7 +36,7 @@ size_t count_lines(const std::string& s) { return size_t(std::count(s.begin(), s
 TEST_CASE("cli tokenize: GGUF vocabularies give llama.cpp's test-vector ids") {
     test::temp_dir dir;
     for (const char* name : {"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf", "ggml-vocab-deepseek-llm.gguf"}) {
-        const auto cases = vocab_vectors(name);
+        const auto cases = test::read_vocab_tests(name);
         REQUIRE(cases.size() == 46);
         // Every fourth string keeps the test short while covering spaces, newlines, digits and
         // non-Latin scripts.

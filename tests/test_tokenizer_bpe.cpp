@@ -15,42 +15,14 @@
 #include "kiln/formats/llama2c_tokenizer.hpp"
 #include "kiln/runtime/tokenizer.hpp"
 #include "test_support.hpp"
+#include "vocab_vectors.hpp"
 
 namespace {
 
 using kiln::test::models_dir;
 
-struct vocab_test_case {
-    std::string text;
-    std::vector<int32_t> ids;
-};
-
-// X.gguf.inp holds the strings, each followed by "\n__ggml_vocab_test__\n"; X.gguf.out one line of
-// space-separated ids per string.
-std::vector<vocab_test_case> read_vocab_tests(const std::string& name) {
-    const std::filesystem::path base = models_dir() / "vocab" / name;
-    std::ifstream inp(base.string() + ".inp", std::ios::binary);
-    const std::string all(std::istreambuf_iterator<char>(inp), {});
-    const std::string separator = "\n__ggml_vocab_test__\n";
-    std::vector<vocab_test_case> cases;
-    for (size_t start = 0; start < all.size();) {
-        const size_t end = all.find(separator, start);
-        REQUIRE(end != std::string::npos);
-        cases.push_back({all.substr(start, end - start), {}});
-        start = end + separator.size();
-    }
-    std::ifstream out(base.string() + ".out");
-    std::string line;
-    size_t index = 0;
-    while (std::getline(out, line) && index < cases.size()) {
-        std::istringstream numbers(line);
-        int32_t id = 0;
-        while (numbers >> id) cases[index].ids.push_back(id);
-        ++index;
-    }
-    REQUIRE(index == cases.size());
-    return cases;
-}
+using kiln::test::read_vocab_tests;
+using kiln::test::vocab_test_case;
 
 void check_against_vectors(const kiln::tokenizer& tok, const std::string& vector_name) {
     const std::vector<vocab_test_case> cases = read_vocab_tests(vector_name);

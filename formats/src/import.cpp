@@ -7,18 +7,12 @@
 #include "kiln/formats/error.hpp"
 #include "kiln/formats/gguf.hpp"
 #include "kiln/formats/hf_config.hpp"
+#include "file_head.hpp"
 
 namespace kiln {
 namespace {
 
-std::string first_bytes(const std::filesystem::path& path, size_t n) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw file_error(path, "cannot open");
-    std::string bytes(n, '\0');
-    in.read(bytes.data(), static_cast<std::streamsize>(n));
-    bytes.resize(static_cast<size_t>(in.gcount()));
-    return bytes;
-}
+using detail::first_bytes;
 
 }  // namespace
 

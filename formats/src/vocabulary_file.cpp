@@ -7,6 +7,7 @@
 #include "kiln/formats/error.hpp"
 #include "kiln/formats/gguf.hpp"
 #include "kiln/formats/hf_config.hpp"
+#include "file_head.hpp"
 #include "kiln/formats/hf_tokenizer.hpp"
 #include "kiln/formats/kiln_file.hpp"
 #include "kiln/formats/llama2c_tokenizer.hpp"
@@ -14,14 +15,7 @@
 namespace kiln {
 namespace {
 
-std::string first_bytes(const std::filesystem::path& path, size_t n) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw file_error(path, "cannot open");
-    std::string bytes(n, '\0');
-    in.read(bytes.data(), static_cast<std::streamsize>(n));
-    bytes.resize(static_cast<size_t>(in.gcount()));
-    return bytes;
-}
+using detail::first_bytes;
 
 vocabulary_file from_folder(const std::filesystem::path& dir) {
     if (std::filesystem::exists(dir / "tokenizer.json")) return {load_hf_tokenizer(dir / "tokenizer.json"), "hf folder"};
