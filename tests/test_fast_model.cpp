@@ -63,7 +63,10 @@ TEST_CASE("fast llama: one and two threads give identical tokens and logits") {
 }
 
 TEST_CASE("fast llama: batched prefill equals token by token") {
-    auto m = model::load(stories_of_type(tensor_type::q8_0));
+    convert_options all_q8_0;  // the classifier too: the integer GEMM and matvec paths, compared
+    all_q8_0.type = tensor_type::q8_0;
+    all_q8_0.embedding_type = tensor_type::q8_0;
+    auto m = model::load(test::converted_stories(all_q8_0));
     const auto tokens = test::stories_reference()["cases"][0]["tokens"].get<std::vector<int32_t>>();
     const std::vector<int32_t> prompt(tokens.begin(), tokens.begin() + 100);
     thread_pool pool(2);
@@ -77,7 +80,11 @@ TEST_CASE("fast llama: batched prefill equals token by token") {
         worst = std::max(worst, max_abs_diff(std::span(batch_logits).subspan(i * 512, 512), row));
     }
     MESSAGE("max |batched - single| = " << worst);
-    CHECK(worst < 1e-4);
+    // The two paths' f32 attention sums can differ in the last bit; q8_0 weights multiply
+    // 16-bit activation codes, where such a difference sometimes moves one code by a step of
+    // max|x| / 32512, and five layers carry that to ~1e-3 of logits spanning ~20 (measured
+    // 1.0e-3; the f32 model gives 9e-6). Greedy tokens must still agree (test_attention_model).
+    CHECK(worst < 3e-3);
 }
 
 TEST_CASE("perplexity: fast and reference paths agree on the stories text") {
@@ -107,13 +114,14 @@ TEST_CASE("perplexity: quantized stories260K stays within measured KL-divergence
         options.save = &base;
         compute_perplexity(lm, tokens, options);
     }
-    // Bounds sit ~25-50% above the values measured on the whole text (f16: KLD 1e-6, top-1
-    // 99.97%; q8_0: 7.6e-4, 98.4%; q4_0: 0.094, 83.1%; q4_k falls back to q4_0 on rows of 64).
+    // KLD bounds sit ~25-50% above the values measured on the whole text (f16: KLD 1e-6, top-1
+    // 99.97%; q8_0 (f16 output, int16 activations): 2.4e-4, 99.03%; q4_0: 0.094, 83.1%; q4_k falls
+    // back to q4_0 on rows of 64). q8_0's top-1 bound is the issue's 99%, not a margin.
     struct bound {
         tensor_type type;
         double max_kld, min_top1;
     };
-    for (bound b : {bound{tensor_type::f16, 1e-5, 0.999}, bound{tensor_type::q8_0, 1.2e-3, 0.98},
+    for (bound b : {bound{tensor_type::f16, 1e-5, 0.999}, bound{tensor_type::q8_0, 3.2e-4, 0.99},
                     bound{tensor_type::q4_0, 0.13, 0.80}, bound{tensor_type::q4_k, 0.13, 0.80}}) {
         auto m = model::load(stories_of_type(b.type));
         fast_llama lm(m, pool, {.context_length = 256, .max_batch = 64, .kv_type = kernels::kv_type::f32});

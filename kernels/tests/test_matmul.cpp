@@ -55,8 +55,16 @@ struct problem {
             for (size_t k = 0; k < n; ++k) {
                 const auto* rec = xq.data() + k * kernels::quantized_row_bytes(c);
                 const auto* q = reinterpret_cast<const int8_t*>(rec);
-                const auto* d = reinterpret_cast<const float*>(rec + 2 * c);  // after q and q_paired
-                for (size_t i = 0; i < c; ++i) x_used[k * c + i] = float(q[i]) * d[i / 32];
+                const auto* q16 = reinterpret_cast<const int16_t*>(rec + 2 * c);  // after q and q_paired
+                const auto* d = reinterpret_cast<const float*>(rec + 4 * c);
+                for (size_t i = 0; i < c; ++i) {
+                    // q8_0 weights multiply the 16-bit copy (scale d / 256), 4-bit weights the int8 one
+                    x_used[k * c + i] = t == tensor_type::q8_0 ? float(q16[i]) * (d[i / 32] / 256.0f)
+                                                               : float(q[i]) * d[i / 32];
+                    const float step = t == tensor_type::q8_0 ? d[i / 32] / 256.0f : d[i / 32];
+                    // half a step, plus the rounding of the reciprocal scale (~32512 * 2^-23 of a step for q16)
+                    REQUIRE(std::fabs(x[k * c + i] - x_used[k * c + i]) <= 0.505f * step);
+                }
             }
         }
     }

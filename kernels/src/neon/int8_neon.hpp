@@ -26,6 +26,20 @@ inline int32x4_t dot32(int8x16_t w0, int8x16_t w1, const int8_t* a) {
     return dot_s8(dot_s8(vdupq_n_s32(0), w0, vld1q_s8(a)), w1, vld1q_s8(a + 16));
 }
 
+// 32 int8 weights (two registers) against 32 int16 activations: widening multiply-adds, the
+// q8_0 x int16 product of kernels.hpp (|w| <= 127, |a| <= 32512: no lane overflows).
+inline int32x4_t dot32_s16(int8x16_t w0, int8x16_t w1, const int16_t* a) {
+    int32x4_t acc = vdupq_n_s32(0);
+    const int16x8_t w[4] = {vmovl_s8(vget_low_s8(w0)), vmovl_high_s8(w0), vmovl_s8(vget_low_s8(w1)),
+                            vmovl_high_s8(w1)};
+    for (int k = 0; k < 4; ++k) {
+        const int16x8_t x = vld1q_s16(a + 8 * k);
+        acc = vmlal_s16(acc, vget_low_s16(w[k]), vget_low_s16(x));
+        acc = vmlal_high_s16(acc, w[k], x);
+    }
+    return acc;
+}
+
 // Four per-block vectors -> one vector whose lane k is the total of vector k.
 inline int32x4_t lane_sums4(int32x4_t v0, int32x4_t v1, int32x4_t v2, int32x4_t v3) {
     return vpaddq_s32(vpaddq_s32(v0, v1), vpaddq_s32(v2, v3));

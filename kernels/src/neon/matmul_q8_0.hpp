@@ -1,4 +1,4 @@
-// NEON q8_0 matmul kernel: 4 blocks per step, lane totals gathered so scales apply 4 at a time.
+// NEON q8_0 matmul kernel against the int16 activations (kernels.hpp): 4 blocks per step, lane totals gathered so scales apply 4 at a time.
 #pragma once
 #include "activations.hpp"
 #include "kiln/quant/blocks.hpp"
@@ -19,20 +19,20 @@ struct q8_0_neon {
             int32x4_t v[N][4];
             for (int k = 0; k < 4; ++k) {
                 const int8x16_t w0 = vld1q_s8(blk[b + k].q), w1 = vld1q_s8(blk[b + k].q + 16);
-                for (int t = 0; t < N; ++t) v[t][k] = dot32(w0, w1, a[t].q + (b + k) * 32);
+                for (int t = 0; t < N; ++t) v[t][k] = dot32_s16(w0, w1, a[t].q16 + (b + k) * 32);
             }
             const float32x4_t dw = load_f16x4_strided(reinterpret_cast<const uint8_t*>(&blk[b].d), sizeof(quant::q8_0_block));
             for (int t = 0; t < N; ++t) {
                 const float32x4_t sums = vcvtq_f32_s32(lane_sums4(v[t][0], v[t][1], v[t][2], v[t][3]));
-                acc[t] = vfmaq_f32(acc[t], sums, vmulq_f32(dw, vld1q_f32(a[t].d + b)));
+                acc[t] = vfmaq_f32(acc[t], sums, vmulq_f32(vmulq_n_f32(dw, 1.0f / 256.0f), vld1q_f32(a[t].d + b)));
             }
         }
         float tail[N] = {};
         for (; b < nb; ++b) {
             const int8x16_t w0 = vld1q_s8(blk[b].q), w1 = vld1q_s8(blk[b].q + 16);
-            const float dw = f16_one(&blk[b].d);
+            const float dw = f16_one(&blk[b].d) * (1.0f / 256.0f);
             for (int t = 0; t < N; ++t)
-                tail[t] += dw * a[t].d[b] * float(vaddvq_s32(dot32(w0, w1, a[t].q + b * 32)));
+                tail[t] += dw * a[t].d[b] * float(vaddvq_s32(dot32_s16(w0, w1, a[t].q16 + b * 32)));
         }
         for (int t = 0; t < N; ++t) out[t] = vaddvq_f32(acc[t]) + tail[t];
     }

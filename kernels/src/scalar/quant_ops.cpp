@@ -20,11 +20,13 @@ void quantize_activations(const float* x, size_t ldx, size_t cols, size_t n_toke
             // Same operation order as the SIMD versions, so every ISA produces identical bytes.
             const float d = amax / 127.0f;
             const float inv = amax != 0.0f ? 1.0f / d : 0.0f;
+            const float inv16 = inv * 256.0f;  // exact: a power of two
             int sum = 0;
             for (size_t i = 0; i < activation_block; ++i) {
                 const int q = int(std::nearbyint(xb[i] * inv));
                 out.q[b * activation_block + i] = int8_t(q);
                 out.qp[paired_index(b, i, cols / activation_block)] = int8_t(q);
+                out.q16[b * activation_block + i] = int16_t(std::nearbyint(xb[i] * inv16));
                 sum += q;
             }
             out.d[b] = d;
@@ -56,8 +58,8 @@ void matmul_q8_0(const void* w, size_t row_begin, size_t row_end, size_t cols, c
         for (size_t b = 0; b < nb; ++b) {
             const quant::q8_0_block& blk = blocks[r * nb + b];
             int isum = 0;
-            for (size_t i = 0; i < 32; ++i) isum += int(blk.q[i]) * int(a.q[b * 32 + i]);
-            sum += f16_to_f32(blk.d) * a.d[b] * float(isum);
+            for (size_t i = 0; i < 32; ++i) isum += int(blk.q[i]) * int(a.q16[b * 32 + i]);
+            sum += f16_to_f32(blk.d) * (a.d[b] * (1.0f / 256.0f)) * float(isum);
         }
         return sum;
     };

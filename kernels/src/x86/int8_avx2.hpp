@@ -30,9 +30,24 @@ inline __m256i dot_u4s8_pair(__m256i lo, __m256i a_lo, __m256i hi, __m256i a_hi)
 #endif
 }
 
-// Signed x signed through the unsigned instruction: |w| * (a with w's sign).
-inline __m256i dot_s8s8(__m256i w, __m256i a) {
-    return dot_u8s8(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
+// q8_0 x int16 activations: a block's 32 int8 weights sign-extended once (shared by every
+// token of a GEMM step), then multiplied by 32 int16 activations and summed per 32-bit lane.
+// |w| <= 127 and |a| <= 32512, so a lane's 4 products stay below 2^25.
+struct s16_block {
+    __m256i lo, hi;
+};
+inline s16_block widen_s8(const int8_t* w) {
+    return {_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w))),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16)))};
+}
+inline __m256i dot_s16(const s16_block& w, const int16_t* a) {
+    const __m256i a_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+    const __m256i a_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 16));
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpwssd_epi32(_mm256_madd_epi16(w.lo, a_lo), w.hi, a_hi);
+#else
+    return _mm256_add_epi32(_mm256_madd_epi16(w.lo, a_lo), _mm256_madd_epi16(w.hi, a_hi));
+#endif
 }
 
 // Eight vectors of 8 x i32 -> one vector whose lane k is the sum of vector k; fed in pairs so

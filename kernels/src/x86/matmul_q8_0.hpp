@@ -1,5 +1,5 @@
-// x86 q8_0 matmul kernel: 8 blocks per step, integer dots reduced to one lane per block so
-// the f16 scales are applied 8 at a time (fewer instructions per block than per-block scaling).
+// x86 q8_0 matmul kernel: 8 blocks per step against the int16 activations (kernels.hpp), integer
+// dots reduced to one lane per block so the f16 scales are applied 8 at a time.
 #pragma once
 #include "activations.hpp"
 #include "kiln/quant/blocks.hpp"
@@ -13,19 +13,21 @@ struct q8_0_x86 {
     static void run(const uint8_t* row, size_t cols, const act_row* a, float* out) {
         const auto* blk = reinterpret_cast<const quant::q8_0_block*>(row);
         const size_t nb = cols / quant::q8_0_elems;
+        const __m256 q16_scale = _mm256_set1_ps(1.0f / 256.0f);
         __m256 acc[N];
         for (int t = 0; t < N; ++t) acc[t] = _mm256_setzero_ps();
         size_t b = 0;
         for (; b + 8 <= nb; b += 8) {
             __m256i pairs[N][4];
             for (int p = 0; p < 4; ++p) {
-                const __m256i w0 = load256(blk[b + 2 * p].q), w1 = load256(blk[b + 2 * p + 1].q);
+                const s16_block w0 = widen_s8(blk[b + 2 * p].q), w1 = widen_s8(blk[b + 2 * p + 1].q);
                 for (int t = 0; t < N; ++t) {
-                    const int8_t* aq = a[t].q + (b + 2 * p) * 32;
-                    pairs[t][p] = pair_sums(dot_s8s8(w0, load256(aq)), dot_s8s8(w1, load256(aq + 32)));
+                    const int16_t* aq = a[t].q16 + (b + 2 * p) * 32;
+                    pairs[t][p] = pair_sums(dot_s16(w0, aq), dot_s16(w1, aq + 32));
                 }
             }
-            const __m256 dw = load_f16x8_strided(reinterpret_cast<const uint8_t*>(&blk[b].d), sizeof(quant::q8_0_block));
+            const __m256 dw = _mm256_mul_ps(
+                load_f16x8_strided(reinterpret_cast<const uint8_t*>(&blk[b].d), sizeof(quant::q8_0_block)), q16_scale);
             for (int t = 0; t < N; ++t) {
                 const __m256 sums = _mm256_cvtepi32_ps(lane_sums8(pairs[t][0], pairs[t][1], pairs[t][2], pairs[t][3]));
                 acc[t] = _mm256_fmadd_ps(sums, _mm256_mul_ps(dw, _mm256_loadu_ps(a[t].d + b)), acc[t]);
@@ -33,10 +35,9 @@ struct q8_0_x86 {
         }
         float tail[N] = {};
         for (; b < nb; ++b) {
-            const __m256i w = load256(blk[b].q);
-            const float dw = f16_one(&blk[b].d);
-            for (int t = 0; t < N; ++t)
-                tail[t] += dw * a[t].d[b] * float(hsum_i32(dot_s8s8(w, load256(a[t].q + b * 32))));
+            const s16_block w = widen_s8(blk[b].q);
+            const float dw = f16_one(&blk[b].d) * (1.0f / 256.0f);
+            for (int t = 0; t < N; ++t) tail[t] += dw * a[t].d[b] * float(hsum_i32(dot_s16(w, a[t].q16 + b * 32)));
         }
         for (int t = 0; t < N; ++t) out[t] = hsum_f32(acc[t]) + tail[t];
     }

@@ -25,6 +25,15 @@ inline void quantize_activations_x86(const float* x, size_t ldx, size_t cols, si
             const __m256 inv = _mm256_set1_ps(amax != 0.0f ? 1.0f / d : 0.0f);
             __m256i q[4];
             for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
+            // q16 = x * (inv * 256): the scalar order of operations, so every ISA writes the same bytes
+            const __m256 inv16 = _mm256_mul_ps(inv, _mm256_set1_ps(256.0f));
+            for (int k = 0; k < 4; k += 2) {
+                const __m256i h0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv16));
+                const __m256i h1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[k + 1], inv16));
+                // packs interleaves the 128-bit lanes of its inputs: 0xd8 puts them back in order
+                const __m256i packed = _mm256_permute4x64_epi64(_mm256_packs_epi32(h0, h1), 0xd8);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.q16 + b * activation_block + 8 * k), packed);
+            }
             const __m256i sum32 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
             // packs work per 128-bit lane: the permute restores element order
             const __m256i w01 = _mm256_packs_epi32(q[0], q[1]);
