@@ -14,6 +14,10 @@ struct half_io<neon_arch> {
         vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v)));
     }
     static fbatch<neon_arch> load_bf16(const uint16_t* p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+    static fbatch<neon_arch> load_i8(const int8_t* p) {
+        int8_t four[8] = {p[0], p[1], p[2], p[3], 0, 0, 0, 0};
+        return vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(vld1_s8(four)))));
+    }
 };
 
 }  // namespace

@@ -39,12 +39,15 @@ const float* tile_keys(kv_type type, size_t hd, const std::byte* keys, float* kt
     if (type == kv_type::f16) {
         f16_run_to_f32<Arch>(keys, kv_tile * hd, kt);
     } else {  // q8_0: int8 codes, then float scales [block][kv_tile]
+        using batch = fbatch<Arch>;
+        constexpr size_t w = batch::size;
         const auto* k8 = reinterpret_cast<const int8_t*>(keys);
         const auto* scales = reinterpret_cast<const float*>(keys + kv_tile * hd);
-        // A plain loop: the compiler vectorises the int8 widening with this TU's flags.
         for (size_t d = 0; d < hd; ++d) {
             const float* s = scales + (d / kv_block) * kv_tile;
-            for (size_t j = 0; j < kv_tile; ++j) kt[d * kv_tile + j] = float(k8[d * kv_tile + j]) * s[j];
+            for (size_t j = 0; j < kv_tile; j += w)
+                (half_io<Arch>::load_i8(k8 + d * kv_tile + j) * batch::load_unaligned(s + j))
+                    .store_unaligned(kt + d * kv_tile + j);
         }
     }
     return kt;
@@ -57,12 +60,17 @@ const float* tile_values(kv_type type, size_t hd, const std::byte* values, float
     if (type == kv_type::f16) {
         f16_run_to_f32<Arch>(values, kv_tile * hd, vt);
     } else {  // q8_0: int8 codes, then float scales [kv_tile][block]
+        using batch = fbatch<Arch>;
+        constexpr size_t w = batch::size;  // divides kv_block: a batch never straddles two scales
         const size_t nb = kv_blocks(hd);
         const auto* v8 = reinterpret_cast<const int8_t*>(values);
         const auto* scales = reinterpret_cast<const float*>(values + kv_tile * hd);
         for (size_t j = 0; j < kv_tile; ++j) {
             const float* s = scales + j * nb;
-            for (size_t d = 0; d < hd; ++d) vt[j * hd + d] = float(v8[j * hd + d]) * s[d / kv_block];
+            size_t d = 0;
+            for (; d + w <= hd; d += w)
+                (half_io<Arch>::load_i8(v8 + j * hd + d) * batch(s[d / kv_block])).store_unaligned(vt + j * hd + d);
+            for (; d < hd; ++d) vt[j * hd + d] = float(v8[j * hd + d]) * s[d / kv_block];
         }
     }
     return vt;

@@ -14,7 +14,7 @@ namespace kiln::kernels {
 namespace {  // one copy per ISA translation unit: no inline function shared across -m flags
 
 template <class Arch>
-struct half_io;  // load_f16 / store_f16 / load_bf16 of one batch, per ISA
+struct half_io;  // load_f16 / store_f16 / load_bf16 / load_i8 (int8 to float) of one batch, per ISA
 
 template <class Arch>
 using fbatch = xsimd::batch<float, Arch>;
