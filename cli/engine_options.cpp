@@ -45,7 +45,7 @@ std::unique_ptr<language_model> make_cuda_engine([[maybe_unused]] std::shared_pt
     if (args.reference) throw error("--reference runs on the CPU only; drop --device cuda");
 #ifdef KILN_HAVE_CUDA
     if (const std::string why = cuda::unavailable_reason(); !why.empty()) throw error(why);
-    // --kv-type is a CPU cache option: the device cache is f16, kiln's default.
+    // --kv-type is a CPU cache option: the device cache (KV, or deepseek2's latent) is f16, kiln's default.
     if (args.kv_type != "f16") throw error("--device cuda keeps an f16 KV cache; --kv-type " + args.kv_type + " is CPU-only");
     return cuda::make_cuda_model(std::move(m), cuda::cuda_options{.context_length = context, .max_batch = args.batch});
 #else
@@ -74,8 +74,6 @@ std::unique_ptr<language_model> make_engine(std::shared_ptr<const model> m, thre
     if (ctx > 0 && uint64_t(ctx) > m->config().context_length)
         std::fprintf(stderr, "kiln: warning: context %d is longer than the model was trained for (%llu)\n", ctx,
                      (unsigned long long)m->config().context_length);
-    if (args.device == "cuda" && m->is_deepseek2())
-        throw error("--device cuda runs llama-family models only; deepseek2 runs on the CPU (drop --device cuda)");
     if (args.device == "cuda") return make_cuda_engine(std::move(m), args, ctx);
     const auto kv = kernels::kv_type_from_name(args.kv_type);
     if (!kv) throw error("unknown KV cache type '" + args.kv_type + "' (f16, q8_0 or f32)");
@@ -91,8 +89,21 @@ std::unique_ptr<language_model> make_engine(std::shared_ptr<const model> m, thre
 
 namespace {
 
-// deepseek2: the shape, and the latent cache against the per-head K/V cache a GQA/MHA layout of
-// the same model would need (n_heads x (qk_head_dim + v_head_dim) per layer and position).
+// The latent cache of a deepseek2 model against the per-head K/V cache a GQA/MHA layout of the
+// same model would need (n_heads x (qk_head_dim + v_head_dim) per layer and position).
+void print_latent_cache(const deepseek2_config& c, const std::string& type, size_t positions, size_t bytes,
+                        size_t bytes_per_position) {
+    const double per_head_elements = double(c.n_layers * c.n_heads * (c.qk_head_dim() + c.v_head_dim));
+    const double element = double(bytes_per_position) / double(c.n_layers * c.latent_dim());
+    std::fprintf(stderr,
+                 "kiln: latent (MLA) cache %s, %zu positions, %.2f MiB (%zu bytes per token); "
+                 "a per-head K/V cache would need %.2f MiB (%.1fx)\n",
+                 type.c_str(), positions, double(bytes) / double(1 << 20), bytes_per_position,
+                 per_head_elements * element * double(positions) / double(1 << 20),
+                 per_head_elements * element / double(bytes_per_position));
+}
+
+// deepseek2: the shape, and (fast path) the latent cache.
 void print_deepseek2(const std::string& model_path, const model& m, const fast_deepseek2* fast) {
     const deepseek2_config& c = m.deepseek2();
     std::fprintf(stderr,
@@ -105,15 +116,8 @@ void print_deepseek2(const std::string& model_path, const model& m, const fast_d
                  (unsigned long long)c.n_shared_experts, (unsigned long long)c.vocab_size);
     if (!fast) return;
     const latent_cache& kv = fast->cache();
-    const double per_head_elements = double(c.n_layers * c.n_heads * (c.qk_head_dim() + c.v_head_dim));
-    const double element = double(kv.bytes_per_position()) / double(c.n_layers * c.latent_dim());
-    std::fprintf(stderr,
-                 "kiln: latent (MLA) cache %s, %zu positions, %.2f MiB (%zu bytes per token); "
-                 "a per-head K/V cache would need %.2f MiB (%.1fx)\n",
-                 std::string(kernels::kv_type_name(kv.type())).c_str(), kv.context(),
-                 double(kv.bytes()) / double(1 << 20), kv.bytes_per_position(),
-                 per_head_elements * element * double(kv.context()) / double(1 << 20),
-                 per_head_elements * element / double(kv.bytes_per_position()));
+    print_latent_cache(c, std::string(kernels::kv_type_name(kv.type())), kv.context(), kv.bytes(),
+                       kv.bytes_per_position());
 }
 
 }  // namespace
@@ -126,16 +130,25 @@ void print_engine(const std::string& model_path, const model& m, const language_
         const cuda::device_info& d = gpu->device();
         const cuda::device_info now = cuda::describe_device();
         auto mib = [](size_t bytes) { return double(bytes) / double(1 << 20); };
-        std::fprintf(stderr, "kiln: %s: llama, %llu layers, dim %llu, %llu heads (%llu kv), vocab %llu\n",
-                     model_path.c_str(), (unsigned long long)c.n_layers, (unsigned long long)c.dim,
-                     (unsigned long long)c.n_heads, (unsigned long long)c.n_kv_heads, (unsigned long long)c.vocab_size);
+        if (m.is_deepseek2())
+            print_deepseek2(model_path, m, nullptr);
+        else
+            std::fprintf(stderr, "kiln: %s: llama, %llu layers, dim %llu, %llu heads (%llu kv), vocab %llu\n",
+                         model_path.c_str(), (unsigned long long)c.n_layers, (unsigned long long)c.dim,
+                         (unsigned long long)c.n_heads, (unsigned long long)c.n_kv_heads,
+                         (unsigned long long)c.vocab_size);
         std::fprintf(stderr,
                      "kiln: backend: cuda, device %s (sm_%d%d, CUDA runtime %d, driver %d), batch %d\n"
-                     "kiln: device memory: weights %.2f MiB, KV cache f16 %d positions %.2f MiB, buffers %.2f MiB; "
+                     "kiln: device memory: weights %.2f MiB, %s f16 %d positions %.2f MiB, buffers %.2f MiB; "
                      "%.0f of %.0f MiB in use on the device\n",
                      d.name.c_str(), d.major, d.minor, d.runtime_version, d.driver_version, args.batch,
-                     mib(gpu->weight_bytes()), lm.context_length(), mib(gpu->cache_bytes()), mib(gpu->other_bytes()),
+                     mib(gpu->weight_bytes()), m.is_deepseek2() ? "latent (MLA) cache" : "KV cache",
+                     lm.context_length(), mib(gpu->cache_bytes()), mib(gpu->other_bytes()),
                      mib(now.total_bytes - now.free_bytes), mib(now.total_bytes));
+        // The device's latent cache is f16, [kv_lora + rope] per layer and position.
+        if (m.is_deepseek2() && lm.context_length() > 0)
+            print_latent_cache(m.deepseek2(), "f16", size_t(lm.context_length()), gpu->cache_bytes(),
+                               gpu->cache_bytes() / size_t(lm.context_length()));
         return;
     }
 #endif

@@ -1,5 +1,6 @@
 // kiln --device: cpu runs as before; cuda without the backend built in, or without a GPU, stops
 // with one clear line instead of running or crashing.
+#include "deepseek2_fixtures.hpp"
 #include "model_fixtures.hpp"
 #ifdef KILN_HAVE_CUDA
 #include "kiln/cuda/cuda_backend.hpp"
@@ -38,6 +39,32 @@ TEST_CASE("kiln run --device cpu is the default path and --device cuda explains 
     CHECK(bad.err.find("--device") != std::string::npos);
     const auto reference = run_kiln(base + "--device cuda --reference", dir);
     CHECK(reference.exit_code != 0);
+}
+
+// deepseek2 takes --device cuda like llama: it runs (the same greedy tokens as the CPU, the
+// latent cache in -v), or stops with the same one line when the backend or the GPU is missing.
+TEST_CASE("kiln run --device cuda runs deepseek2 models, or explains when it cannot") {
+    temp_dir dir;
+    const std::string base = "run -m " + quote(deepseek2_tiny("deepseek2-tiny")) + " -p hi --temp 0 -n 8 ";
+    const auto gpu = run_kiln(base + "--device cuda", dir);
+#ifndef KILN_HAVE_CUDA
+    CHECK(gpu.exit_code != 0);
+    CHECK(gpu.err == "kiln: error: kiln was built without CUDA (-DKILN_CUDA=ON)\n");
+#else
+    if (const std::string why = cuda::unavailable_reason(); !why.empty()) {
+        MESSAGE("no GPU here: " << why);
+        CHECK(gpu.exit_code != 0);
+        CHECK(gpu.err == "kiln: error: " + why + "\n");
+    } else {
+        const auto cpu = run_kiln(base + "--device cpu", dir);
+        CHECK(cpu.exit_code == 0);
+        CHECK(gpu.exit_code == 0);
+        CHECK(gpu.out == cpu.out);  // greedy: the same tokens (test_cuda_deepseek2 checks logits)
+        const auto verbose = run_kiln(base + "--device cuda -v", dir);
+        CHECK(verbose.err.find("backend: cuda") != std::string::npos);
+        CHECK(verbose.err.find("latent (MLA) cache f16") != std::string::npos);
+    }
+#endif
 }
 
 }  // namespace kiln::test

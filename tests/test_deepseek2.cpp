@@ -268,10 +268,3 @@ TEST_CASE("deepseek2: kiln run gives the same tokens with -t 1 and -t 2") {
     CHECK(outputs[0].size() > 20);
     CHECK(outputs[0] == outputs[1]);
 }
-
-TEST_CASE("deepseek2: --device cuda is refused with one line (the CUDA backend runs llama models)") {
-    test::temp_dir dir;
-    auto r = test::run_kiln("run -m " + test::quote(test::deepseek2_tiny("deepseek2-tiny")) + " -p hi -n 2 --device cuda", dir);
-    CHECK(r.exit_code != 0);
-    CHECK(r.err.find("deepseek2 runs on the CPU") != std::string::npos);
-}

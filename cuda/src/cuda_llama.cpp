@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda_deepseek2.hpp"
 #include "device_buffer.hpp"
 #include "kiln/cuda/cuda_backend.hpp"
 #include "kiln/formats/error.hpp"
@@ -87,8 +88,7 @@ size_t matrix_bytes(const tensor_view& t) { return size_t(t.rows()) * size_t(row
 
 cuda_llama::cuda_llama(std::shared_ptr<const model> m, const cuda_options& options)
     : model_(std::move(m)), config_(model_->config()) {
-    if (model_->is_deepseek2())
-        throw error("the CUDA backend runs llama-architecture models only; deepseek2 runs on --device cpu");
+    if (model_->is_deepseek2()) throw error("cuda_llama needs a llama-architecture model");
     if (const std::string why = unavailable_reason(options.device); !why.empty()) throw error(why);
     check(cudaSetDevice(options.device), "cudaSetDevice");
     device_ = describe_device(options.device);
@@ -306,6 +306,7 @@ std::span<const float> cuda_llama::forward_batch(std::span<const int32_t> tokens
 }  // namespace
 
 std::unique_ptr<cuda_model> make_cuda_model(std::shared_ptr<const model> m, const cuda_options& options) {
+    if (m->is_deepseek2()) return detail::make_cuda_deepseek2(std::move(m), options);
     return std::make_unique<cuda_llama>(std::move(m), options);
 }
 

@@ -121,4 +121,87 @@ std::vector<uint16_t> to_f16(const std::vector<float>& values) {
     return to_host<uint16_t>(k, values.size());
 }
 
+
+namespace {
+
+detail::weight_stack stack_of(tensor_type type, const device_buffer& w, size_t count, size_t rows, size_t cols) {
+    if (!row_fits(type, cols)) throw error("matvec: " + std::to_string(cols) + " columns do not fit the block size");
+    const size_t row = size_t(row_bytes(type, cols));
+    return {{uint32_t(type), w.get<uint8_t>(), rows, cols, row}, count, rows * row};
+}
+
+}  // namespace
+
+std::vector<float> head_matvec(tensor_type type, const void* weights, size_t heads, size_t rows, size_t cols,
+                               const std::vector<float>& x) {
+    const size_t n = x.size() / (heads * cols);
+    device_buffer w = to_device(static_cast<const uint8_t*>(weights), heads * rows * size_t(row_bytes(type, cols)));
+    device_buffer dx = to_device(x.data(), x.size()), dy(std::max<size_t>(n * heads * rows, 1) * sizeof(float), "test output");
+    detail::batched_matvec(stack_of(type, w, heads, rows, cols), nullptr,
+                           {n * heads, heads, heads * cols, cols, heads * rows, rows}, dx.get<float>(), dy.get<float>(),
+                           nullptr);
+    return to_host<float>(dy, n * heads * rows);
+}
+
+std::vector<float> expert_matvec(tensor_type type, const void* weights, size_t n_experts, size_t rows, size_t cols,
+                                 const std::vector<int32_t>& ids, size_t top_k, const std::vector<float>& x) {
+    const size_t pairs = ids.size();
+    for (int32_t id : ids)
+        if (id < 0 || size_t(id) >= n_experts) throw error("expert_matvec: expert id out of range");
+    device_buffer w = to_device(static_cast<const uint8_t*>(weights), n_experts * rows * size_t(row_bytes(type, cols)));
+    device_buffer di = to_device(ids.data(), ids.size()), dx = to_device(x.data(), x.size());
+    device_buffer dy(std::max<size_t>(pairs * rows, 1) * sizeof(float), "test output");
+    detail::batched_matvec(stack_of(type, w, n_experts, rows, cols), di.get<int32_t>(),
+                           {pairs, top_k, cols, 0, top_k * rows, rows}, dx.get<float>(), dy.get<float>(), nullptr);
+    return to_host<float>(dy, pairs * rows);
+}
+
+std::vector<float> moe_combine(const std::vector<float>& x, const std::vector<float>& expert_out,
+                               const std::vector<int32_t>& ids, const std::vector<float>& weights, size_t top_k) {
+    const size_t n = ids.size() / top_k, dim = x.size() / n;
+    device_buffer dx = to_device(x.data(), x.size()), de = to_device(expert_out.data(), expert_out.size()),
+                  di = to_device(ids.data(), ids.size()), dw = to_device(weights.data(), weights.size());
+    detail::moe_combine(dx.get<float>(), de.get<float>(), di.get<int32_t>(), dw.get<float>(), n, top_k, dim, nullptr);
+    return to_host<float>(dx, x.size());
+}
+
+std::vector<uint16_t> store_latent(const std::vector<float>& kv, size_t lora, size_t rope,
+                                   const std::vector<float>& norm, float eps, const std::vector<float>& cos,
+                                   const std::vector<float>& sin, int32_t pos) {
+    const size_t width = lora + rope, n = kv.size() / width, positions = size_t(pos) + n;
+    device_buffer dkv = to_device(kv.data(), kv.size()), dn = to_device(norm.data(), norm.size()),
+                  dc = to_device(cos.data(), cos.size()), ds = to_device(sin.data(), sin.size()), dp = position(pos);
+    const std::vector<uint16_t> zeros(positions * width);
+    device_buffer cache = to_device(zeros.data(), zeros.size());
+    detail::store_latent(dkv.get<float>(), n, lora, rope, dn.get<float>(), eps, dc.get<float>(), ds.get<float>(),
+                         dp.get<int32_t>(), cache.get<uint16_t>(), nullptr);
+    return to_host<uint16_t>(cache, zeros.size());
+}
+
+std::vector<float> rope_query_tail(const std::vector<float>& q, size_t heads, size_t nope, size_t rope, size_t lora,
+                                   const std::vector<float>& cos, const std::vector<float>& sin, int32_t pos) {
+    const size_t n = q.size() / (heads * (nope + rope));
+    const std::vector<float> zeros(n * heads * (lora + rope));
+    device_buffer dq = to_device(q.data(), q.size()), dqa = to_device(zeros.data(), zeros.size()),
+                  dc = to_device(cos.data(), cos.size()), ds = to_device(sin.data(), sin.size()), dp = position(pos);
+    detail::rope_query_tail(dq.get<float>(), n, heads, nope, rope, lora, dc.get<float>(), ds.get<float>(),
+                            dp.get<int32_t>(), dqa.get<float>(), nullptr);
+    return to_host<float>(dqa, zeros.size());
+}
+
+std::vector<float> latent_attention(const std::vector<float>& q, size_t heads, size_t lora, size_t rope, float scale,
+                                    const std::vector<uint16_t>& cache, int32_t pos, size_t splits) {
+    if (lora == 0 || lora > detail::max_latent_lora) throw error("latent_attention: unsupported kv_lora_rank");
+    const size_t n = q.size() / (heads * (lora + rope));
+    const detail::latent_shape shape{heads, lora, rope, scale};
+    detail::prepare_latent_attention(shape);
+    device_buffer dq = to_device(q.data(), q.size()), dcache = to_device(cache.data(), cache.size()),
+                  dp = position(pos);
+    device_buffer scratch(detail::latent_scratch_floats(shape, splits) * sizeof(float) + 4, "test scratch");
+    device_buffer out(std::max<size_t>(n * heads * lora, 1) * sizeof(float), "test output");
+    detail::latent_attention(dq.get<float>(), n, shape, dcache.get<uint16_t>(), dp.get<int32_t>(), splits,
+                             scratch.get<float>(), out.get<float>(), nullptr);
+    return to_host<float>(out, n * heads * lora);
+}
+
 }  // namespace kiln::cuda::host

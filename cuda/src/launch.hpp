@@ -74,4 +74,61 @@ inline constexpr size_t max_experts = 256;
 void route_experts(const float* logits, size_t n_tokens, size_t n_experts, size_t top_k, bool normalize, float scale,
                    int32_t* ids, float* weights, cudaStream_t stream);
 
+
+// ---- deepseek2 (multi-head latent attention, experts); kernels in mla.cu, latent_attention.cu,
+// batched_matvec.cu and moe.cu.
+
+// A stack of equally shaped matrices in one 3-D tensor (attn_k_b / attn_v_b: one per head;
+// ffn_*_exps: one per expert): `w` is matrix 0, matrix m starts m * matrix_bytes further on.
+struct weight_stack {
+    device_weight w;
+    size_t count = 0, matrix_bytes = 0;
+};
+// Where item b of a batched product reads and writes: with g = b / group and i = b % group,
+// input x + g * x_stride + i * x_step (cols floats), output y + g * y_stride + i * y_step (rows).
+struct batch_layout {
+    size_t items = 0, group = 1;
+    size_t x_stride = 0, x_step = 0, y_stride = 0, y_step = 0;
+};
+// y_b = W_m x_b for every item b: matrix m = ids[b] when ids (chosen experts, read on the device),
+// else b % group (heads). One warp per output row, fp32 accumulation, as matvec.
+void batched_matvec(const weight_stack& w, const int32_t* ids, const batch_layout& layout, const float* x, float* y,
+                    cudaStream_t stream);
+
+// The latent cache store of n tokens at positions *d_pos ...: row t of kv (latent_dim floats,
+// [c_kv (lora), k_rope (rope)]) becomes RMSNorm(c_kv) * norm_weight, then k_rope rotated by
+// the interleaved pairs (2i, 2i + 1) at its position, both written as f16 into the layer's cache
+// [position][lora + rope].
+void store_latent(const float* kv, size_t n, size_t lora, size_t rope, const float* norm_weight, float eps,
+                  const float* cos, const float* sin, const int32_t* d_pos, uint16_t* cache, cudaStream_t stream);
+// The absorbed query's rope tail: for n tokens of n_heads heads, q row [nope, rope] per head
+// (stride nope + rope), the rope part rotated (interleaved pairs, position *d_pos + t) into
+// qa's head row [lora, rope] (stride lora + rope) at offset lora.
+void rope_query_tail(const float* q, size_t n, size_t n_heads, size_t nope, size_t rope, size_t lora,
+                     const float* cos, const float* sin, const int32_t* d_pos, float* qa, cudaStream_t stream);
+
+struct latent_shape {
+    size_t n_heads = 0, lora = 0, rope = 0;  // keys are lora + rope wide, values the first lora
+    float scale = 1.0f;                      // score = scale * (q . k)
+};
+// Largest kv_lora_rank the latent kernel takes (its per-lane accumulators are sized for it).
+inline constexpr size_t max_latent_lora = 512;
+// Dynamic shared memory the latent attention kernel needs for this width; call
+// prepare_latent_attention once (outside any graph capture) before launching with it.
+size_t latent_attention_shared_bytes(const latent_shape& shape);
+void prepare_latent_attention(const latent_shape& shape);
+// Causal MLA attention in the latent space: n query rows of n_heads heads (lora + rope each,
+// token t at position *d_pos + t) over one layer's f16 latent cache, every head reading the one
+// shared latent key; out gets n_heads * lora floats per token. splits as attention() (decode).
+void latent_attention(const float* q, size_t n, const latent_shape& shape, const uint16_t* cache,
+                      const int32_t* d_pos, size_t splits, float* scratch, float* out, cudaStream_t stream);
+inline size_t latent_scratch_floats(const latent_shape& shape, size_t splits) {
+    return splits * shape.n_heads * (shape.lora + 2);
+}
+
+// x[t] += sum over token t's top_k experts, in ascending expert id (fast_deepseek2's order), of
+// weights[t * top_k + j] * expert_out[(t * top_k + j) * dim ...].
+void moe_combine(float* x, const float* expert_out, const int32_t* ids, const float* weights, size_t n, size_t top_k,
+                 size_t dim, cudaStream_t stream);
+
 }  // namespace kiln::cuda::detail

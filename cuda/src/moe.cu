@@ -1,6 +1,7 @@
 // Mixture-of-experts routing on the device (runtime/moe_routing.hpp's route_token): softmax over
 // the router's logits, greedy top-k with ties going to the lower index, the chosen weights
-// renormalised or scaled. One warp per token; lane l holds experts l, l + 32, ...
+// renormalised or scaled. One warp per token; lane l holds experts l, l + 32, ... And the sum of
+// the chosen experts' outputs back into the residual stream.
 #include <cfloat>
 #include <climits>
 
@@ -66,6 +67,27 @@ __global__ void route_kernel(const float* __restrict__ logits, size_t n_tokens, 
     }
 }
 
+// One thread per (token, element): the chosen experts' weighted outputs summed in ascending
+// expert id from 0, as fast_deepseek2 accumulates moe_out, then added to x.
+__global__ void combine_kernel(float* x, const float* __restrict__ expert_out, const int32_t* __restrict__ ids,
+                               const float* __restrict__ weights, size_t n, size_t top_k, size_t dim) {
+    const size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n * dim) return;
+    const size_t t = i / dim, d = i % dim;
+    const int32_t* token_ids = ids + t * top_k;
+    float sum = 0.0f;
+    int32_t previous = -1;
+    for (size_t k = 0; k < top_k; ++k) {
+        size_t next = top_k;  // the slot of the smallest id above `previous` (ids of a token differ)
+        for (size_t j = 0; j < top_k; ++j)
+            if (token_ids[j] > previous && (next == top_k || token_ids[j] < token_ids[next])) next = j;
+        if (next == top_k) break;
+        previous = token_ids[next];
+        sum += weights[t * top_k + next] * expert_out[(t * top_k + next) * dim + d];
+    }
+    x[i] += sum;
+}
+
 }  // namespace
 
 void route_experts(const float* logits, size_t n_tokens, size_t n_experts, size_t top_k, bool normalize, float scale,
@@ -75,6 +97,15 @@ void route_experts(const float* logits, size_t n_tokens, size_t n_experts, size_
     route_kernel<<<unsigned((n_tokens + warps - 1) / warps), warps * 32, 0, stream>>>(logits, n_tokens, n_experts, top_k,
                                                                                       normalize, scale, ids, weights);
     check(cudaGetLastError(), "MoE routing kernel launch");
+}
+
+void moe_combine(float* x, const float* expert_out, const int32_t* ids, const float* weights, size_t n, size_t top_k,
+                 size_t dim, cudaStream_t stream) {
+    if (n * dim == 0) return;
+    constexpr unsigned threads = 256;
+    combine_kernel<<<unsigned((n * dim + threads - 1) / threads), threads, 0, stream>>>(x, expert_out, ids, weights, n,
+                                                                                       top_k, dim);
+    check(cudaGetLastError(), "MoE combine kernel launch");
 }
 
 }  // namespace kiln::cuda::detail

@@ -32,17 +32,18 @@ struct cuda_options {
     bool graphs = true;  // replay decode steps as one captured CUDA graph
 };
 
-// A model resident on the GPU: weights uploaded once in their .kiln types, an f16 KV cache.
+// A model resident on the GPU: weights uploaded once in their .kiln types, an f16 KV cache (for
+// deepseek2 the f16 latent MLA cache, kv_lora_rank + qk_rope_head_dim per layer and position).
 class cuda_model : public language_model {
 public:
     virtual const device_info& device() const = 0;
     virtual size_t weight_bytes() const = 0;  // device memory for weights
-    virtual size_t cache_bytes() const = 0;   // for the KV cache
+    virtual size_t cache_bytes() const = 0;   // for the KV (or latent) cache
     virtual size_t other_bytes() const = 0;   // activations, logits, RoPE tables
 };
 
-// llama-architecture models. Throws kiln::error when the device is unusable, memory runs out, or
-// the architecture is one the backend does not run yet (deepseek2).
+// llama-architecture and deepseek2 (MLA + mixture of experts) models. Throws kiln::error when the
+// device is unusable, memory runs out, or the model's shape is one the kernels do not take.
 std::unique_ptr<cuda_model> make_cuda_model(std::shared_ptr<const model> m, const cuda_options& options = {});
 
 }  // namespace kiln::cuda
