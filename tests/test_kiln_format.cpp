@@ -251,6 +251,16 @@ TEST_CASE("kiln format: bad files are refused with a clear error naming the file
         reseal(b);
         check_refused(b, "does not match");
     }
+    SUBCASE("q8_0 in plain rows (an older kiln's layout) or an f32 tensor claiming grouped rows") {
+        auto b = good;
+        put_at<uint32_t>(b, locate_entry(b, 2).layout, 0);  // blk.0.ffn_up, q8_0
+        reseal(b);
+        check_refused(b, "convert the model again");
+        b = good;
+        put_at<uint32_t>(b, locate_entry(b, 0).layout, 1);  // token_embd, f32
+        reseal(b);
+        check_refused(b, "has layout 1");
+    }
     SUBCASE("block type whose rows do not fit") {
         auto b = good;
         put_at<uint64_t>(b, locate_entry(b, 2).dims + 8, 48);  // q8_0 rows of 48

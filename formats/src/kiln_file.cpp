@@ -91,7 +91,10 @@ std::vector<tensor_view> read_table(detail::byte_reader& in, const detail::kiln_
         if (!type) in.fail(where + " has unknown type " + std::to_string(type_value));
         t.type = *type;
         t.layout = in.read<uint32_t>();
-        if (t.layout != 0) in.fail(where + " has unknown layout " + std::to_string(t.layout));
+        if (t.layout != tensor_layout(t.type))
+            in.fail(where + " has layout " + std::to_string(t.layout) + ", not the " +
+                    std::to_string(tensor_layout(t.type)) + " of type " + std::string(type_name(t.type)) +
+                    (t.layout == 0 ? " (written by an older kiln: convert the model again)" : ""));
         uint32_t n_dims = in.read<uint32_t>();
         if (n_dims == 0 || n_dims > kiln_max_dims) in.fail(where + " has " + std::to_string(n_dims) + " dims");
         t.shape = in.read_array<uint64_t>(n_dims);

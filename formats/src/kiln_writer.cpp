@@ -71,8 +71,7 @@ uint64_t tensor_bytes(tensor_type type, const std::vector<uint64_t>& shape) {
     return rows * row_bytes(type, shape.back());
 }
 
-void kiln_writer::add_tensor(std::string name, tensor_type type, std::vector<uint64_t> shape, fill_fn fill,
-                             uint32_t layout) {
+void kiln_writer::add_tensor(std::string name, tensor_type type, std::vector<uint64_t> shape, fill_fn fill) {
     if (name.empty()) throw error("tensor with an empty name");
     for (const auto& t : tensors_)
         if (t.name == name) throw error("tensor '" + name + "' added twice");
@@ -80,15 +79,15 @@ void kiln_writer::add_tensor(std::string name, tensor_type type, std::vector<uin
     for (uint64_t d : shape)
         if (d == 0) throw error("tensor '" + name + "' has a zero dim");
     uint64_t size = tensor_bytes(type, shape);
-    tensors_.push_back({std::move(name), type, layout, std::move(shape), size, std::move(fill)});
+    tensors_.push_back({std::move(name), type, tensor_layout(type), std::move(shape), size, std::move(fill)});
 }
 
 void kiln_writer::add_tensor_bytes(std::string name, tensor_type type, std::vector<uint64_t> shape,
-                                   std::vector<std::byte> bytes, uint32_t layout) {
+                                   std::vector<std::byte> bytes) {
     if (bytes.size() != tensor_bytes(type, shape)) throw error("tensor '" + name + "': byte count does not match shape");
     auto shared = std::make_shared<std::vector<std::byte>>(std::move(bytes));
     add_tensor(std::move(name), type, std::move(shape),
-               [shared](std::span<std::byte> out) { std::memcpy(out.data(), shared->data(), out.size()); }, layout);
+               [shared](std::span<std::byte> out) { std::memcpy(out.data(), shared->data(), out.size()); });
 }
 
 void kiln_writer::write(const std::filesystem::path& path, const progress_fn& progress) const {

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -118,4 +119,40 @@ TEST_CASE("quantize_row refuses partial blocks") {
     CHECK_THROWS_AS(quant::quantize_row(tensor_type::q8_0, x.data(), out.data(), 40), std::invalid_argument);
     CHECK_THROWS_AS(quant::quantize_row(tensor_type::q4_k, x.data(), out.data(), 32), std::invalid_argument);
     CHECK_NOTHROW(quant::quantize_row(tensor_type::f16, x.data(), out.data(), 40));
+}
+
+TEST_CASE("q8_0 and q4_0 rows are grouped: a run's scales first, then its codes, whole blocks after") {
+    // 19 blocks: two runs of 8 (bytes 0..543 for q8_0), then 3 whole blocks.
+    const size_t cols = 19 * 32;
+    const auto x = test::gaussian(cols, 11, 1.0f);
+    std::vector<uint8_t> row(cols / 32 * sizeof(quant::q8_0_block));
+    quant::quantize_row(tensor_type::q8_0, x.data(), row.data(), cols);
+    std::vector<float> base(cols), changed(cols);
+    quant::dequantize_row(tensor_type::q8_0, row.data(), base.data(), cols);
+    // Which elements move when one byte changes, checked against the layout written out by hand.
+    auto moved = [&](size_t byte) {
+        auto r = row;
+        r[byte] ^= 0x40;
+        quant::dequantize_row(tensor_type::q8_0, r.data(), changed.data(), cols);
+        std::vector<size_t> out;
+        for (size_t i = 0; i < cols; ++i)
+            if (changed[i] != base[i]) out.push_back(i);
+        return out;
+    };
+    CHECK(moved(272 + 2 * 3 + 1).size() == 32);                          // run 1's scale of its block 3 (block 11)
+    CHECK(moved(272 + 2 * 3 + 1).front() == 11 * 32);
+    CHECK(moved(272 + 16 + 32 * 5 + 7) == std::vector<size_t>{13 * 32 + 7});  // run 1, block 5's code 7
+    CHECK(moved(544 + 34 * 1 + 2 + 9) == std::vector<size_t>{17 * 32 + 9});   // whole block 17, code 9
+    std::vector<uint8_t> row4(cols / 32 * sizeof(quant::q4_0_block));
+    quant::quantize_row(tensor_type::q4_0, x.data(), row4.data(), cols);
+    const auto blk = quant::load_grouped<quant::q4_0_block>(row4.data(), cols / 32, 10);
+    CHECK(std::memcmp(&blk.d, row4.data() + 144 + 2 * 2, 2) == 0);
+    CHECK(std::memcmp(blk.q, row4.data() + 144 + 16 + 16 * 2, 16) == 0);
+    // ungroup_row gives whole blocks in order, as GGUF stores them.
+    std::vector<quant::q4_0_block> plain(cols / 32);
+    quant::ungroup_row(tensor_type::q4_0, row4.data(), plain.data(), cols);
+    for (size_t b = 0; b < cols / 32; ++b) {
+        const auto g = quant::load_grouped<quant::q4_0_block>(row4.data(), cols / 32, b);
+        CHECK(std::memcmp(&g, &plain[b], sizeof(g)) == 0);
+    }
 }

@@ -24,8 +24,8 @@ float block_error(const float* x, float d) {
 }  // namespace
 
 void quantize_row_q4_0(const float* src, void* dst, size_t n) {
-    auto* blocks = static_cast<q4_0_block*>(dst);
-    for (size_t b = 0; b < n / q4_0_elems; ++b) {
+    const size_t nb = n / q4_0_elems;
+    for (size_t b = 0; b < nb; ++b) {
         const float* x = src + b * q4_0_elems;
         // The signed extreme maps to -8, which uses the asymmetric code fully; a few slightly
         // smaller scales are then tried, since clipping the extreme can lower the total error.
@@ -41,20 +41,23 @@ void quantize_row_q4_0(const float* src, void* dst, size_t n) {
         }
         const float d = f16_to_f32(best);
         const float inv = d != 0.0f ? 1.0f / d : 0.0f;
-        blocks[b].d = best;
+        q4_0_block block;
+        block.d = best;
         for (size_t j = 0; j < q4_0_elems / 2; ++j)
-            blocks[b].q[j] = uint8_t(quantize_q4(x[j], inv) | (quantize_q4(x[j + 16], inv) << 4));
+            block.q[j] = uint8_t(quantize_q4(x[j], inv) | (quantize_q4(x[j + 16], inv) << 4));
+        store_grouped(dst, nb, b, block);  // rows are grouped (blocks.hpp)
     }
 }
 
 void dequantize_row_q4_0(const void* src, float* dst, size_t n) {
-    const auto* blocks = static_cast<const q4_0_block*>(src);
-    for (size_t b = 0; b < n / q4_0_elems; ++b) {
-        const float d = f16_to_f32(blocks[b].d);
+    const size_t nb = n / q4_0_elems;
+    for (size_t b = 0; b < nb; ++b) {
+        const q4_0_block block = load_grouped<q4_0_block>(src, nb, b);
+        const float d = f16_to_f32(block.d);
         float* out = dst + b * q4_0_elems;
         for (size_t j = 0; j < q4_0_elems / 2; ++j) {
-            out[j] = d * float((blocks[b].q[j] & 15) - 8);
-            out[j + 16] = d * float((blocks[b].q[j] >> 4) - 8);
+            out[j] = d * float((block.q[j] & 15) - 8);
+            out[j + 16] = d * float((block.q[j] >> 4) - 8);
         }
     }
 }

@@ -29,8 +29,8 @@ float block_error(const float* x, float d) {
 }  // namespace
 
 void quantize_row_q8_0(const float* src, void* dst, size_t n) {
-    auto* blocks = static_cast<q8_0_block*>(dst);
-    for (size_t b = 0; b < n / q8_0_elems; ++b) {
+    const size_t nb = n / q8_0_elems;
+    for (size_t b = 0; b < nb; ++b) {
         const float* x = src + b * q8_0_elems;
         float amax = 0.0f;
         for (size_t i = 0; i < q8_0_elems; ++i) amax = std::fmax(amax, std::fabs(x[i]));
@@ -47,19 +47,22 @@ void quantize_row_q8_0(const float* src, void* dst, size_t n) {
         }
         const float d = f16_to_f32(best);
         const float inv = d != 0.0f ? 1.0f / d : 0.0f;
-        blocks[b].d = best;
+        q8_0_block block;
+        block.d = best;
         for (size_t i = 0; i < q8_0_elems; ++i) {
             const float q = std::nearbyint(x[i] * inv);
-            blocks[b].q[i] = int8_t(std::fmax(-127.0f, std::fmin(127.0f, q)));
+            block.q[i] = int8_t(std::fmax(-127.0f, std::fmin(127.0f, q)));
         }
+        store_grouped(dst, nb, b, block);  // rows are grouped (blocks.hpp)
     }
 }
 
 void dequantize_row_q8_0(const void* src, float* dst, size_t n) {
-    const auto* blocks = static_cast<const q8_0_block*>(src);
-    for (size_t b = 0; b < n / q8_0_elems; ++b) {
-        const float d = f16_to_f32(blocks[b].d);
-        for (size_t i = 0; i < q8_0_elems; ++i) dst[b * q8_0_elems + i] = d * float(blocks[b].q[i]);
+    const size_t nb = n / q8_0_elems;
+    for (size_t b = 0; b < nb; ++b) {
+        const q8_0_block block = load_grouped<q8_0_block>(src, nb, b);
+        const float d = f16_to_f32(block.d);
+        for (size_t i = 0; i < q8_0_elems; ++i) dst[b * q8_0_elems + i] = d * float(block.q[i]);
     }
 }
 

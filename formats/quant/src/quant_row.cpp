@@ -1,4 +1,5 @@
 // quantize_row / dequantize_row: dispatch on the weight type, checking the block fit once.
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -49,6 +50,22 @@ void dequantize_row(tensor_type type, const void* src, float* dst, size_t n) {
         case tensor_type::q8_0: return dequantize_row_q8_0(src, dst, n);
         case tensor_type::q4_0: return dequantize_row_q4_0(src, dst, n);
         case tensor_type::q4_k: return dequantize_row_q4_k(src, dst, n);
+    }
+}
+
+void ungroup_row(tensor_type type, const void* src, void* dst, size_t n) {
+    check_fit(type, n);
+    if (type == tensor_type::q8_0) {
+        auto* out = static_cast<q8_0_block*>(dst);
+        for (size_t b = 0; b < n / q8_0_elems; ++b) out[b] = load_grouped<q8_0_block>(src, n / q8_0_elems, b);
+    } else if (type == tensor_type::q4_0) {
+        auto* out = static_cast<q4_0_block*>(dst);
+        for (size_t b = 0; b < n / q4_0_elems; ++b) out[b] = load_grouped<q4_0_block>(src, n / q4_0_elems, b);
+    } else {
+        const size_t bytes = type == tensor_type::f32   ? 4 * n
+                             : type == tensor_type::q4_k ? n / q4_k_elems * sizeof(q4_k_block)
+                                                         : 2 * n;  // f16, bf16
+        std::memcpy(dst, src, bytes);
     }
 }
 

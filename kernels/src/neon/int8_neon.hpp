@@ -45,11 +45,9 @@ inline int32x4_t lane_sums4(int32x4_t v0, int32x4_t v1, int32x4_t v2, int32x4_t 
     return vpaddq_s32(vpaddq_s32(v0, v1), vpaddq_s32(v2, v3));
 }
 
-// Four f16 fields `stride` bytes apart -> 4 floats.
-inline float32x4_t load_f16x4_strided(const uint8_t* first, size_t stride) {
-    uint16_t h[4];
-    for (int k = 0; k < 4; ++k) std::memcpy(&h[k], first + k * stride, 2);
-    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(h)));
+// Four contiguous f16 values (a grouped run's scales) -> 4 floats.
+inline float32x4_t load_f16x4(const uint8_t* p) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(reinterpret_cast<const uint16_t*>(p))));
 }
 
 inline float f16_one(const void* p) {

@@ -1,4 +1,5 @@
-// NEON q8_0 matmul kernel against the int16 activations (kernels.hpp): 4 blocks per step, lane totals gathered so scales apply 4 at a time.
+// NEON q8_0 matmul kernel against the int16 activations (kernels.hpp): half a grouped run
+// (blocks.hpp) per step, lane totals gathered so its 4 contiguous scales apply at once.
 #pragma once
 #include "activations.hpp"
 #include "kiln/quant/blocks.hpp"
@@ -10,18 +11,20 @@ namespace {
 struct q8_0_neon {
     template <int N>
     static void run(const uint8_t* row, size_t cols, const act_row* a, float* out) {
-        const auto* blk = reinterpret_cast<const quant::q8_0_block*>(row);
+        const auto* blk = reinterpret_cast<const quant::q8_0_block*>(row);  // whole blocks past the runs
         const size_t nb = cols / quant::q8_0_elems;
+        const quant::grouped_row<quant::q8_0_block> grouped{row, nb};
         float32x4_t acc[N];
         for (int t = 0; t < N; ++t) acc[t] = vdupq_n_f32(0.0f);
         size_t b = 0;
-        for (; b + 4 <= nb; b += 4) {
+        for (; b < grouped.grouped_blocks(); b += 4) {  // half a grouped run (blocks.hpp) per step
             int32x4_t v[N][4];
+            const auto* codes = reinterpret_cast<const int8_t*>(grouped.codes(b));
             for (int k = 0; k < 4; ++k) {
-                const int8x16_t w0 = vld1q_s8(blk[b + k].q), w1 = vld1q_s8(blk[b + k].q + 16);
+                const int8x16_t w0 = vld1q_s8(codes + 32 * k), w1 = vld1q_s8(codes + 32 * k + 16);
                 for (int t = 0; t < N; ++t) v[t][k] = dot32_s16(w0, w1, a[t].q16 + (b + k) * 32);
             }
-            const float32x4_t dw = load_f16x4_strided(reinterpret_cast<const uint8_t*>(&blk[b].d), sizeof(quant::q8_0_block));
+            const float32x4_t dw = load_f16x4(grouped.scale(b));
             for (int t = 0; t < N; ++t) {
                 const float32x4_t sums = vcvtq_f32_s32(lane_sums4(v[t][0], v[t][1], v[t][2], v[t][3]));
                 acc[t] = vfmaq_f32(acc[t], sums, vmulq_f32(vmulq_n_f32(dw, 1.0f / 256.0f), vld1q_f32(a[t].d + b)));

@@ -51,12 +51,12 @@ void matmul_blocks(const RowDot& row_dot, size_t row_begin, size_t row_end, size
 
 void matmul_q8_0(const void* w, size_t row_begin, size_t row_end, size_t cols, const void* x, size_t n_tokens,
                  float* y, size_t ldy) {
-    const auto* blocks = static_cast<const quant::q8_0_block*>(w);
     const size_t nb = cols / quant::q8_0_elems;
     auto row_dot = [&](size_t r, const act_row& a) {
+        const void* row = static_cast<const uint8_t*>(w) + r * nb * sizeof(quant::q8_0_block);
         float sum = 0.0f;
         for (size_t b = 0; b < nb; ++b) {
-            const quant::q8_0_block& blk = blocks[r * nb + b];
+            const quant::q8_0_block blk = quant::load_grouped<quant::q8_0_block>(row, nb, b);
             int isum = 0;
             for (size_t i = 0; i < 32; ++i) isum += int(blk.q[i]) * int(a.q16[b * 32 + i]);
             sum += f16_to_f32(blk.d) * (a.d[b] * (1.0f / 256.0f)) * float(isum);
@@ -68,12 +68,12 @@ void matmul_q8_0(const void* w, size_t row_begin, size_t row_end, size_t cols, c
 
 void matmul_q4_0(const void* w, size_t row_begin, size_t row_end, size_t cols, const void* x, size_t n_tokens,
                  float* y, size_t ldy) {
-    const auto* blocks = static_cast<const quant::q4_0_block*>(w);
     const size_t nb = cols / quant::q4_0_elems;
     auto row_dot = [&](size_t r, const act_row& a) {
+        const void* row = static_cast<const uint8_t*>(w) + r * nb * sizeof(quant::q4_0_block);
         float sum = 0.0f;
         for (size_t b = 0; b < nb; ++b) {
-            const quant::q4_0_block& blk = blocks[r * nb + b];
+            const quant::q4_0_block blk = quant::load_grouped<quant::q4_0_block>(row, nb, b);
             const int8_t* aq = a.q + b * 32;
             int isum = 0;
             for (size_t j = 0; j < 16; ++j)

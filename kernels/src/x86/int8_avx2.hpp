@@ -74,13 +74,6 @@ inline float hsum_f32(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Eight f16 fields `stride` bytes apart -> 8 floats.
-inline __m256 load_f16x8_strided(const uint8_t* first, size_t stride) {
-    uint16_t h[8];
-    for (int k = 0; k < 8; ++k) std::memcpy(&h[k], first + k * stride, 2);
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
-}
-
 inline float f16_one(const void* p) {
     uint16_t h;
     std::memcpy(&h, p, 2);

@@ -1,7 +1,9 @@
 // x86 q4_0 matmul kernel. Two blocks share one 256-bit register: [block 2p | block 2p+1]
 // bytes; the low nibbles are elements 0..15 of both, the high nibbles 16..31, which is the
 // order of the activation record's q_paired copy, so no shuffle is needed. The -8 offset is
-// folded in per block as 8 * d_a * sum(a_q) from the record. 8 blocks per step.
+// folded in per block as 8 * d_a * sum(a_q) from the record. One grouped run of 8 blocks
+// (blocks.hpp) per step: its scales are one 16-byte load, each block pair's codes one 32-byte
+// load. Blocks after the last run are whole blocks.
 #pragma once
 #include "activations.hpp"
 #include "kiln/quant/blocks.hpp"
@@ -25,8 +27,9 @@ struct q4_0_x86 {
 
     template <int N>
     static void run(const uint8_t* row, size_t cols, const act_row* a, float* out) {
-        const auto* blk = reinterpret_cast<const quant::q4_0_block*>(row);
+        const auto* blk = reinterpret_cast<const quant::q4_0_block*>(row);  // whole blocks past the runs
         const size_t nb = cols / quant::q4_0_elems;
+        constexpr size_t run_bytes = quant::block_group * sizeof(quant::q4_0_block);
         const __m256i low4 = _mm256_set1_epi8(0x0f);
         const __m256 minus8 = _mm256_set1_ps(-8.0f);
         // hadd leaves lanes as blocks [0 2 4 6 | 1 3 5 7]: this puts them back in order.
@@ -35,15 +38,15 @@ struct q4_0_x86 {
         for (int t = 0; t < N; ++t) acc[t] = _mm256_setzero_ps();
         size_t b = 0;
         for (; b + 8 <= nb; b += 8) {
+            const uint8_t* run = row + b / quant::block_group * run_bytes;
             __m256i pairs[N][4];
             for (int p = 0; p < 4; ++p) {
-                const __m256i raw = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b + 2 * p + 1].q)),
-                                                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[b + 2 * p].q)));
+                const __m256i raw = load256(run + 2 * quant::block_group + 32 * p);  // blocks 2p, 2p+1
                 const __m256i lo = _mm256_and_si256(raw, low4);
                 const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4);
                 for (int t = 0; t < N; ++t) pairs[t][p] = pair_dot(lo, hi, a[t].qp + (b + 2 * p) * 32);
             }
-            const __m256 dw = load_f16x8_strided(reinterpret_cast<const uint8_t*>(&blk[b].d), sizeof(quant::q4_0_block));
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(run)));
             for (int t = 0; t < N; ++t) {
                 const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(pairs[t][0], pairs[t][1]),
                                                     _mm256_hadd_epi32(pairs[t][2], pairs[t][3]));

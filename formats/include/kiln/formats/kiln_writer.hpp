@@ -24,11 +24,12 @@ public:
     explicit kiln_writer(metadata meta) : meta_(std::move(meta)) {}
 
     // Throws kiln::error if the name repeats, the shape is empty or a row does not fit the type.
-    void add_tensor(std::string name, tensor_type type, std::vector<uint64_t> shape, fill_fn fill,
-                    uint32_t layout = 0);
+    // The tensor's layout is the one its type is stored with (tensor_layout): fill writes rows
+    // as quant::quantize_row does.
+    void add_tensor(std::string name, tensor_type type, std::vector<uint64_t> shape, fill_fn fill);
     // Convenience for tensors already in memory; bytes.size() must match.
     void add_tensor_bytes(std::string name, tensor_type type, std::vector<uint64_t> shape,
-                          std::vector<std::byte> bytes, uint32_t layout = 0);
+                          std::vector<std::byte> bytes);
 
     // Writes everything to `path` (temp file + rename). On any failure the temp file is removed
     // and the exception propagates; `path` is left untouched.

@@ -30,6 +30,11 @@ inline std::string_view type_name(tensor_type type) { return traits(type).name; 
 
 // True when a row of n_cols elements is a whole number of blocks of this type.
 inline bool row_fits(tensor_type type, uint64_t n_cols) { return n_cols % traits(type).block_elems == 0; }
+// The tensor-table layout a type is stored with (SPEC.md): 1 = grouped rows for q8_0 and q4_0
+// (8 blocks' scales, then their codes; see kiln/quant/blocks.hpp), 0 = plain rows otherwise.
+inline uint32_t tensor_layout(tensor_type type) {
+    return type == tensor_type::q8_0 || type == tensor_type::q4_0 ? 1u : 0u;
+}
 // Bytes of one row; the caller checks row_fits first.
 inline uint64_t row_bytes(tensor_type type, uint64_t n_cols) {
     const auto& t = traits(type);

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace kiln::quant {
 
@@ -38,6 +39,48 @@ struct q4_k_block {
     uint8_t scales[12];
     uint8_t q[128];
 };
+
+// Grouped rows (tensor layout 1; SPEC.md) of q8_0 and q4_0: each run of block_group blocks of a
+// row stores the run's f16 scales first, then the blocks' codes back to back; blocks after the
+// last full run are stored whole. A row keeps its size. The kernels then load a run's scales
+// with one 16-byte load and two (or four) blocks' codes with one 32- (64-) byte load, where
+// whole 18- or 34-byte blocks would need eight scalar scale loads and a gather of codes.
+inline constexpr size_t block_group = 8;
+
+// Addresses of block b's scale and codes in a grouped row of n_blocks blocks of type Block.
+template <class Block>
+struct grouped_row {
+    static constexpr size_t code_bytes = sizeof(Block) - 2;
+    const uint8_t* row;
+    size_t n_blocks;
+
+    size_t grouped_blocks() const { return n_blocks / block_group * block_group; }
+    const uint8_t* scale(size_t b) const {
+        if (b >= grouped_blocks()) return row + b * sizeof(Block);
+        return row + b / block_group * block_group * sizeof(Block) + 2 * (b % block_group);
+    }
+    const uint8_t* codes(size_t b) const {
+        if (b >= grouped_blocks()) return row + b * sizeof(Block) + 2;
+        return row + b / block_group * block_group * sizeof(Block) + 2 * block_group + code_bytes * (b % block_group);
+    }
+};
+
+// Block b of a grouped row as a whole block, and back (quantizers, dequantizers, tests).
+template <class Block>
+Block load_grouped(const void* row, size_t n_blocks, size_t b) {
+    const grouped_row<Block> g{static_cast<const uint8_t*>(row), n_blocks};
+    Block out;
+    std::memcpy(&out.d, g.scale(b), 2);
+    std::memcpy(out.q, g.codes(b), grouped_row<Block>::code_bytes);
+    return out;
+}
+template <class Block>
+void store_grouped(void* row, size_t n_blocks, size_t b, const Block& in) {
+    const grouped_row<Block> g{static_cast<const uint8_t*>(row), n_blocks};
+    auto* base = static_cast<uint8_t*>(row);
+    std::memcpy(base + (g.scale(b) - g.row), &in.d, 2);
+    std::memcpy(base + (g.codes(b) - g.row), in.q, grouped_row<Block>::code_bytes);
+}
 
 static_assert(sizeof(q8_0_block) == 34);
 static_assert(sizeof(q4_0_block) == 18);
