@@ -16,6 +16,12 @@ __global__ void batched_matvec_kernel(weight_stack w, const int32_t* __restrict_
     if (r >= w.w.rows) return;  // whole warps
     const size_t g = b / layout.group, i = b % layout.group;
     const size_t m = ids ? size_t(ids[b]) : i;
+    // Router logits with a NaN or inf make every probability NaN, and the routing kernel then
+    // names no expert (INT_MAX): never index past the stack; the output is NaN, as on the CPU.
+    if (m >= w.count) {
+        if (lane == 0) y[g * layout.y_stride + i * layout.y_step + r] = __int_as_float(0x7fc00000);
+        return;  // the whole block: m is the item's
+    }
     const uint8_t* row = w.w.data + m * w.matrix_bytes + r * w.w.row_bytes;
     const float* xb = x + g * layout.x_stride + i * layout.x_step;
     const size_t groups = groups_per_row(w.w.cols);
