@@ -183,7 +183,7 @@ device_weight cuda_llama::upload_matrix(const tensor_view& t) {
     const size_t bytes = matrix_bytes(t);
     if (bytes > t.size) throw error("tensor " + t.name + " is shorter than its shape");
     device_buffer& buffer = weights_.emplace_back(bytes, t.name.c_str());
-    buffer.upload(t.data, bytes);
+    buffer.upload_rows(t.data, uint32_t(t.type), size_t(t.rows()), size_t(t.cols()), size_t(row_bytes(t.type, t.cols())));
     weight_bytes_ += bytes;
     device_weight w{uint32_t(t.type), buffer.get<uint8_t>(), size_t(t.rows()), size_t(t.cols()),
                     size_t(row_bytes(t.type, t.cols()))};

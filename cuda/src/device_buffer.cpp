@@ -3,9 +3,13 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "kiln/formats/error.hpp"
+#include "kiln/formats/tensor_type.hpp"
+#include "kiln/quant/quant.hpp"
 #include "launch.hpp"
 
 namespace kiln::cuda::detail {
@@ -39,6 +43,22 @@ device_buffer& device_buffer::operator=(device_buffer&& other) noexcept {
 
 void device_buffer::upload(const void* src, size_t bytes) {
     if (bytes) check(cudaMemcpy(ptr_, src, bytes, cudaMemcpyHostToDevice), "upload to the device");
+}
+
+void device_buffer::upload_rows(const void* src, uint32_t type, size_t rows, size_t cols, size_t row_bytes) {
+    const auto t = tensor_type(type);
+    if (tensor_layout(t) == 0) return upload(src, rows * row_bytes);
+    const size_t piece_rows = std::max<size_t>(1, (size_t(4) << 20) / row_bytes);
+    std::vector<std::byte> plain(std::min(rows, piece_rows) * row_bytes);
+    const auto* in = static_cast<const std::byte*>(src);
+    for (size_t r0 = 0; r0 < rows; r0 += piece_rows) {
+        const size_t n = std::min(piece_rows, rows - r0);
+        for (size_t r = 0; r < n; ++r)
+            quant::ungroup_row(t, in + (r0 + r) * row_bytes, plain.data() + r * row_bytes, cols);
+        check(cudaMemcpy(static_cast<std::byte*>(ptr_) + r0 * row_bytes, plain.data(), n * row_bytes,
+                         cudaMemcpyHostToDevice),
+              "upload to the device");
+    }
 }
 
 pinned_buffer::pinned_buffer(size_t bytes, const char* what) {

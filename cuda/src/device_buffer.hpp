@@ -1,6 +1,7 @@
 // Owning device and pinned host allocations, freed in the destructor.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 namespace kiln::cuda::detail {
@@ -21,6 +22,10 @@ public:
     size_t bytes() const { return bytes_; }
     // Copies `bytes` bytes from host memory (synchronous).
     void upload(const void* src, size_t bytes);
+    // Uploads `rows` weight rows of `cols` elements of `type` (a tensor_type value) in the plain
+    // block order the device kernels read: q8_0 and q4_0 rows, grouped in the file
+    // (kiln/quant/blocks.hpp), are re-ordered on the host in pieces of a few MiB.
+    void upload_rows(const void* src, uint32_t type, size_t rows, size_t cols, size_t row_bytes);
 
 private:
     void* ptr_ = nullptr;

@@ -32,9 +32,11 @@ struct quantized {
 quantized quantize(tensor_type type, const std::vector<float>& values, size_t rows, size_t cols) {
     const size_t row = size_t(row_bytes(type, cols));
     quantized q{std::vector<std::byte>(rows * row), std::vector<float>(rows * cols)};
+    std::vector<std::byte> stored(row);  // as a .kiln file holds it (q8_0/q4_0 rows grouped)
     for (size_t r = 0; r < rows; ++r) {
-        quant::quantize_row(type, values.data() + r * cols, q.bytes.data() + r * row, cols);
-        quant::dequantize_row(type, q.bytes.data() + r * row, q.values.data() + r * cols, cols);
+        quant::quantize_row(type, values.data() + r * cols, stored.data(), cols);
+        quant::dequantize_row(type, stored.data(), q.values.data() + r * cols, cols);
+        quant::ungroup_row(type, stored.data(), q.bytes.data() + r * row, cols);  // the device's block order
     }
     return q;
 }

@@ -11,13 +11,22 @@ int quantize_q4(float x, float inv) {
     return int(std::fmax(0.0f, std::fmin(15.0f, q)));
 }
 
+// Squared error of one block at scale d, in the vectorizable form of quant_q8_0.cpp (rounding
+// by adding 1.5 * 2^23, eight partial sums): nine scales are tried per block.
 float block_error(const float* x, float d) {
     const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+    constexpr float round_magic = 12582912.0f;
+    float lanes[8] = {};
+    for (size_t i = 0; i < q4_0_elems; i += 8)
+        for (size_t k = 0; k < 8; ++k) {
+            float q = (x[i + k] * inv + round_magic) - round_magic;
+            q = q > 7.0f ? 7.0f : q;
+            q = q < -8.0f ? -8.0f : q;
+            const float e = x[i + k] - d * q;
+            lanes[k] += e * e;
+        }
     float err = 0.0f;
-    for (size_t i = 0; i < q4_0_elems; ++i) {
-        const float e = x[i] - d * float(quantize_q4(x[i], inv) - 8);
-        err += e * e;
-    }
+    for (float l : lanes) err += l;
     return err;
 }
 
