@@ -8,6 +8,26 @@
 
 namespace kiln::test {
 
+// The one line `--device cuda` stops with when kiln has no CUDA backend or no usable GPU; true
+// when a GPU is there and the run went ahead (the caller then checks what it printed).
+bool gpu_ran_or_refused_clearly(const command_result& gpu) {
+#ifndef KILN_HAVE_CUDA
+    CHECK(gpu.exit_code != 0);
+    CHECK(gpu.err == "kiln: error: kiln was built without CUDA (-DKILN_CUDA=ON)\n");
+    return false;
+#else
+    if (const std::string why = cuda::unavailable_reason(); !why.empty()) {
+        MESSAGE("no GPU here: " << why);
+        CHECK(gpu.exit_code != 0);
+        CHECK(gpu.err == "kiln: error: " + why + "\n");
+        CHECK(gpu.err.find("CUDA device") != std::string::npos);
+        return false;
+    }
+    CHECK(gpu.exit_code == 0);
+    return true;
+#endif
+}
+
 TEST_CASE("kiln run --device cpu is the default path and --device cuda explains when it cannot run") {
     temp_dir dir;
     const std::string model = quote(converted_stories());
@@ -17,23 +37,12 @@ TEST_CASE("kiln run --device cpu is the default path and --device cuda explains 
     CHECK(run_kiln(base, dir).out == cpu.out);
 
     const auto gpu = run_kiln(base + "--device cuda", dir);
-#ifndef KILN_HAVE_CUDA
-    CHECK(gpu.exit_code != 0);
-    CHECK(gpu.err == "kiln: error: kiln was built without CUDA (-DKILN_CUDA=ON)\n");
-#else
-    if (const std::string why = cuda::unavailable_reason(); !why.empty()) {
-        MESSAGE("no GPU here: " << why);
-        CHECK(gpu.exit_code != 0);
-        CHECK(gpu.err == "kiln: error: " + why + "\n");
-        CHECK(gpu.err.find("CUDA device") != std::string::npos);
-    } else {
-        CHECK(gpu.exit_code == 0);
+    if (gpu_ran_or_refused_clearly(gpu)) {
         CHECK(gpu.out == cpu.out);  // greedy: the same tokens (test_cuda_model checks logits)
         const auto verbose = run_kiln(base + "--device cuda -v", dir);
         CHECK(verbose.err.find("backend: cuda") != std::string::npos);
         CHECK(verbose.err.find("device memory") != std::string::npos);
     }
-#endif
     const auto bad = run_kiln(base + "--device tpu", dir);
     CHECK(bad.exit_code != 0);
     CHECK(bad.err.find("--device") != std::string::npos);
@@ -47,24 +56,14 @@ TEST_CASE("kiln run --device cuda runs deepseek2 models, or explains when it can
     temp_dir dir;
     const std::string base = "run -m " + quote(deepseek2_tiny("deepseek2-tiny")) + " -p hi --temp 0 -n 8 ";
     const auto gpu = run_kiln(base + "--device cuda", dir);
-#ifndef KILN_HAVE_CUDA
-    CHECK(gpu.exit_code != 0);
-    CHECK(gpu.err == "kiln: error: kiln was built without CUDA (-DKILN_CUDA=ON)\n");
-#else
-    if (const std::string why = cuda::unavailable_reason(); !why.empty()) {
-        MESSAGE("no GPU here: " << why);
-        CHECK(gpu.exit_code != 0);
-        CHECK(gpu.err == "kiln: error: " + why + "\n");
-    } else {
+    if (gpu_ran_or_refused_clearly(gpu)) {
         const auto cpu = run_kiln(base + "--device cpu", dir);
         CHECK(cpu.exit_code == 0);
-        CHECK(gpu.exit_code == 0);
         CHECK(gpu.out == cpu.out);  // greedy: the same tokens (test_cuda_deepseek2 checks logits)
         const auto verbose = run_kiln(base + "--device cuda -v", dir);
         CHECK(verbose.err.find("backend: cuda") != std::string::npos);
         CHECK(verbose.err.find("latent (MLA) cache f16") != std::string::npos);
     }
-#endif
 }
 
 }  // namespace kiln::test

@@ -1,6 +1,7 @@
 // Reference q4_0: blocks of 32 4-bit values with one f16 scale, searched to minimise squared error.
 #include <cmath>
 
+#include "block_error.hpp"
 #include "kiln/quant/quant.hpp"
 
 namespace kiln::quant {
@@ -11,24 +12,7 @@ int quantize_q4(float x, float inv) {
     return int(std::fmax(0.0f, std::fmin(15.0f, q)));
 }
 
-// Squared error of one block at scale d, in the vectorizable form of quant_q8_0.cpp (rounding
-// by adding 1.5 * 2^23, eight partial sums): nine scales are tried per block.
-float block_error(const float* x, float d) {
-    const float inv = d != 0.0f ? 1.0f / d : 0.0f;
-    constexpr float round_magic = 12582912.0f;
-    float lanes[8] = {};
-    for (size_t i = 0; i < q4_0_elems; i += 8)
-        for (size_t k = 0; k < 8; ++k) {
-            float q = (x[i + k] * inv + round_magic) - round_magic;
-            q = q > 7.0f ? 7.0f : q;
-            q = q < -8.0f ? -8.0f : q;
-            const float e = x[i + k] - d * q;
-            lanes[k] += e * e;
-        }
-    float err = 0.0f;
-    for (float l : lanes) err += l;
-    return err;
-}
+float block_error(const float* x, float d) { return block_sq_error(x, d, -8.0f, 7.0f); }
 
 }  // namespace
 

@@ -1,30 +1,13 @@
 // Reference q8_0: blocks of 32 int8 with one f16 scale, searched to minimise squared error.
 #include <cmath>
 
+#include "block_error.hpp"
 #include "kiln/quant/quant.hpp"
 
 namespace kiln::quant {
 namespace {
 
-// Squared error of one block at scale d. Rounds by adding 1.5 * 2^23 (round to nearest even,
-// like nearbyint, for |v| < 2^22): plain arithmetic the compiler vectorizes, since this runs
-// two dozen times per block.
-float block_error(const float* x, float d) {
-    const float inv = d != 0.0f ? 1.0f / d : 0.0f;
-    constexpr float round_magic = 12582912.0f;
-    float lanes[8] = {};  // eight partial sums: a shape the vectorizer takes without -ffast-math
-    for (size_t i = 0; i < q8_0_elems; i += 8)
-        for (size_t k = 0; k < 8; ++k) {
-            float q = (x[i + k] * inv + round_magic) - round_magic;
-            q = q > 127.0f ? 127.0f : q;
-            q = q < -127.0f ? -127.0f : q;
-            const float e = x[i + k] - d * q;
-            lanes[k] += e * e;
-        }
-    float err = 0.0f;
-    for (float l : lanes) err += l;
-    return err;
-}
+float block_error(const float* x, float d) { return block_sq_error(x, d, -127.0f, 127.0f); }
 
 }  // namespace
 
