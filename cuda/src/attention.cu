@@ -5,18 +5,13 @@
 // splits the keys among several blocks per head and merges their partials.
 #include <cfloat>
 
-#include "common.cuh"
+#include "online_softmax.cuh"
 
 namespace kiln::cuda::detail {
 namespace {
 
 constexpr int attn_warps = 4;                       // query rows per block
-constexpr int key_tile = 32;                        // positions per tile: one per lane
 constexpr int max_per_lane = int(max_head_dim) / 32;  // accumulator slots of a lane: dims lane + 32 j
-
-// Shared-memory stride of a cached row, in halves: head_dim + 2 makes it an odd number of 32-bit
-// words, so the 32 lanes reading 32 different keys hit 32 different banks.
-__host__ __device__ inline size_t tile_stride(size_t head_dim) { return head_dim + 2; }
 
 __global__ void __launch_bounds__(attn_warps * 32)
     attention_kernel(const float* __restrict__ q, size_t n, attention_shape shape, const uint16_t* __restrict__ k_cache,
@@ -71,65 +66,24 @@ __global__ void __launch_bounds__(attn_warps * 32)
             const float* qw = qs + warp * hd;
             for (size_t d = 0; d < hd; ++d) score = fmaf(qw[d], f16_bits_to_f32(k[d]), score);
         }
-        const float tile_max = warp_max(score);
-        const float new_max = fmaxf(running_max, tile_max);
-        const float correction = expf(running_max - new_max);
-        const float p = visible ? expf(score - new_max) : 0.0f;
-        running_sum = running_sum * correction + warp_sum(p);
-        running_max = new_max;
-#pragma unroll
-        for (int j = 0; j < max_per_lane; ++j) acc[j] *= correction;
-        for (size_t key_i = 0; key_i < count; ++key_i) {
-            const float pk = __shfl_sync(0xffffffffu, p, int(key_i));
-            const uint16_t* v = vs + key_i * stride;
-#pragma unroll
-            for (int j = 0; j < max_per_lane; ++j) {
-                const size_t d = size_t(lane) + 32 * j;
-                if (d < hd) acc[j] = fmaf(pk, f16_bits_to_f32(v[d]), acc[j]);
-            }
-        }
+        const float p = online_softmax_step(score, visible, running_max, running_sum, acc);
+        accumulate_values(p, count, vs, stride, hd, lane, acc);
     }
     if (!active) return;
     if (splits == 1) {
-        const float inv = running_sum > 0.0f ? 1.0f / running_sum : 0.0f;
-#pragma unroll
-        for (int j = 0; j < max_per_lane; ++j) {
-            const size_t d = size_t(lane) + 32 * j;
-            if (d < hd) out[row * q_dim + head * hd + d] = acc[j] * inv;
-        }
+        store_normalized(acc, running_sum, hd, lane, out + row * q_dim + head * hd);
         return;
     }
     // Partial of split z for this head (decode: row 0): [hd accumulators, max, sum].
-    float* part = scratch + (size_t(blockIdx.z) * shape.n_heads + head) * (hd + 2);
-#pragma unroll
-    for (int j = 0; j < max_per_lane; ++j) {
-        const size_t d = size_t(lane) + 32 * j;
-        if (d < hd) part[d] = acc[j];
-    }
-    if (lane == 0) {
-        part[hd] = running_sum > 0.0f ? running_max : -FLT_MAX;  // an empty split weighs nothing
-        part[hd + 1] = running_sum;
-    }
+    store_partial(acc, running_max, running_sum, hd, lane,
+                  scratch + (size_t(blockIdx.z) * shape.n_heads + head) * (hd + 2));
 }
 
 // out[head] = sum_z e^(m_z - M) acc_z / sum_z e^(m_z - M) sum_z over the splits' partials.
 __global__ void merge_kernel(const float* __restrict__ scratch, attention_shape shape, size_t splits,
                              float* __restrict__ out) {
     const size_t head = blockIdx.x, hd = shape.head_dim;
-    float global_max = -FLT_MAX;
-    for (size_t z = 0; z < splits; ++z)
-        global_max = fmaxf(global_max, scratch[(z * shape.n_heads + head) * (hd + 2) + hd]);
-    for (size_t d = threadIdx.x; d < hd; d += blockDim.x) {
-        float value = 0.0f, total = 0.0f;
-        for (size_t z = 0; z < splits; ++z) {
-            const float* part = scratch + (z * shape.n_heads + head) * (hd + 2);
-            if (part[hd + 1] <= 0.0f) continue;
-            const float weight = expf(part[hd] - global_max);
-            value = fmaf(weight, part[d], value);
-            total = fmaf(weight, part[hd + 1], total);
-        }
-        out[head * hd + d] = total > 0.0f ? value / total : 0.0f;
-    }
+    merge_partials(scratch, shape.n_heads, head, hd, splits, out + head * hd);
 }
 
 }  // namespace

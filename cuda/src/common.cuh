@@ -1,8 +1,9 @@
-// Device helpers shared by the kernels: 16-bit float decoding, warp reductions, and the one
-// dequantizer every matrix kernel reads weights through.
+// Device helpers shared by the kernels: 16-bit float decoding, warp and RMSNorm block reductions,
+// and the one dequantizer every matrix kernel reads weights through.
 #pragma once
 #include <cuda_fp16.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "launch.hpp"
@@ -21,6 +22,26 @@ __device__ __forceinline__ float warp_sum(float v) {
 __device__ __forceinline__ float warp_max(float v) {
     for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
     return v;
+}
+
+// 1 / sqrt(mean(row[i]^2) + eps) over row[0 .. dim), for every thread of a block of `threads`
+// (a multiple of 32, at most 1024): each thread sums its strided share with fmaf, then warp sums,
+// then one warp sums the warps' partials.
+template <int threads>
+__device__ __forceinline__ float block_inv_rms(const float* row, size_t dim, float eps) {
+    float sum = 0.0f;
+    for (size_t i = threadIdx.x; i < dim; i += threads) sum = fmaf(row[i], row[i], sum);
+    __shared__ float partial[threads / 32];
+    sum = warp_sum(sum);
+    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = sum;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        sum = threadIdx.x < threads / 32 ? partial[threadIdx.x] : 0.0f;
+        sum = warp_sum(sum);
+        if (threadIdx.x == 0) partial[0] = sum;
+    }
+    __syncthreads();
+    return 1.0f / sqrtf(partial[0] / float(dim) + eps);
 }
 
 // Reads a 16-bit little-endian field byte by byte: q8_0 and q4_0 blocks (34 and 18 bytes) leave

@@ -10,19 +10,7 @@ constexpr int norm_threads = 256;
 __global__ void rmsnorm_kernel(const float* x, const float* __restrict__ weight, float* out, size_t dim, float eps) {
     const float* row = x + size_t(blockIdx.x) * dim;
     float* dst = out + size_t(blockIdx.x) * dim;
-    float sum = 0.0f;
-    for (size_t i = threadIdx.x; i < dim; i += norm_threads) sum = fmaf(row[i], row[i], sum);
-    __shared__ float partial[norm_threads / 32];
-    sum = warp_sum(sum);
-    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = sum;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        sum = threadIdx.x < norm_threads / 32 ? partial[threadIdx.x] : 0.0f;
-        sum = warp_sum(sum);
-        if (threadIdx.x == 0) partial[0] = sum;
-    }
-    __syncthreads();
-    const float inv_rms = 1.0f / sqrtf(partial[0] / float(dim) + eps);
+    const float inv_rms = block_inv_rms<norm_threads>(row, dim, eps);
     for (size_t i = threadIdx.x; i < dim; i += norm_threads) dst[i] = row[i] * inv_rms * weight[i];
 }
 

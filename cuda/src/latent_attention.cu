@@ -6,18 +6,13 @@
 // with fp32 accumulators; decode (one token) splits the keys among blocks and merges partials.
 #include <cfloat>
 
-#include "common.cuh"
+#include "online_softmax.cuh"
 
 namespace kiln::cuda::detail {
 namespace {
 
 constexpr int latent_warps = 4;                          // query rows per block
-constexpr int key_tile = 32;                             // positions per tile: one per lane
 constexpr int max_per_lane = int(max_latent_lora) / 32;  // value dims lane + 32 j of a lane
-
-// Shared-memory stride of a cached row, in halves; (width + 2) / 2 words is odd for widths that
-// are multiples of 4, so lanes reading 32 different keys hit 32 different banks.
-__host__ __device__ inline size_t tile_stride(size_t width) { return width + 2; }
 
 __global__ void __launch_bounds__(latent_warps * 32)
     latent_attention_kernel(const float* __restrict__ q, size_t n, latent_shape shape, const uint16_t* __restrict__ cache,
@@ -67,64 +62,23 @@ __global__ void __launch_bounds__(latent_warps * 32)
             for (size_t d = 0; d < width; ++d) dot = fmaf(qw[d], f16_bits_to_f32(k[d]), dot);
             score = shape.scale * dot;  // as the CPU kernel: the scale applies to the dot product
         }
-        const float tile_max = warp_max(score);
-        const float new_max = fmaxf(running_max, tile_max);
-        const float correction = expf(running_max - new_max);
-        const float p = visible ? expf(score - new_max) : 0.0f;
-        running_sum = running_sum * correction + warp_sum(p);
-        running_max = new_max;
-#pragma unroll
-        for (int j = 0; j < max_per_lane; ++j) acc[j] *= correction;
-        for (size_t key_i = 0; key_i < count; ++key_i) {
-            const float pk = __shfl_sync(0xffffffffu, p, int(key_i));
-            const uint16_t* v = ks + key_i * stride;  // the value: the key's first lora elements
-#pragma unroll
-            for (int j = 0; j < max_per_lane; ++j) {
-                const size_t d = size_t(lane) + 32 * j;
-                if (d < lora) acc[j] = fmaf(pk, f16_bits_to_f32(v[d]), acc[j]);
-            }
-        }
+        const float p = online_softmax_step(score, visible, running_max, running_sum, acc);
+        accumulate_values(p, count, ks, stride, lora, lane, acc);  // the value: the key's first lora elements
     }
     if (!active) return;
     if (splits == 1) {
-        const float inv = running_sum > 0.0f ? 1.0f / running_sum : 0.0f;
-#pragma unroll
-        for (int j = 0; j < max_per_lane; ++j) {
-            const size_t d = size_t(lane) + 32 * j;
-            if (d < lora) out[row * lora + d] = acc[j] * inv;
-        }
+        store_normalized(acc, running_sum, lora, lane, out + row * lora);
         return;
     }
     // Partial of split z for this row (decode: the row is the head): [lora accumulators, max, sum].
-    float* part = scratch + (size_t(blockIdx.y) * rows + row) * (lora + 2);
-#pragma unroll
-    for (int j = 0; j < max_per_lane; ++j) {
-        const size_t d = size_t(lane) + 32 * j;
-        if (d < lora) part[d] = acc[j];
-    }
-    if (lane == 0) {
-        part[lora] = running_sum > 0.0f ? running_max : -FLT_MAX;  // an empty split weighs nothing
-        part[lora + 1] = running_sum;
-    }
+    store_partial(acc, running_max, running_sum, lora, lane, scratch + (size_t(blockIdx.y) * rows + row) * (lora + 2));
 }
 
 // out[row] = sum_z e^(m_z - M) acc_z / sum_z e^(m_z - M) sum_z over the splits' partials.
 __global__ void latent_merge_kernel(const float* __restrict__ scratch, size_t rows, size_t lora, size_t splits,
                                     float* __restrict__ out) {
     const size_t row = blockIdx.x;
-    float global_max = -FLT_MAX;
-    for (size_t z = 0; z < splits; ++z) global_max = fmaxf(global_max, scratch[(z * rows + row) * (lora + 2) + lora]);
-    for (size_t d = threadIdx.x; d < lora; d += blockDim.x) {
-        float value = 0.0f, total = 0.0f;
-        for (size_t z = 0; z < splits; ++z) {
-            const float* part = scratch + (z * rows + row) * (lora + 2);
-            if (part[lora + 1] <= 0.0f) continue;
-            const float weight = expf(part[lora] - global_max);
-            value = fmaf(weight, part[d], value);
-            total = fmaf(weight, part[lora + 1], total);
-        }
-        out[row * lora + d] = total > 0.0f ? value / total : 0.0f;
-    }
+    merge_partials(scratch, rows, row, lora, splits, out + row * lora);
 }
 
 }  // namespace

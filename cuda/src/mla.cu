@@ -19,19 +19,7 @@ __global__ void store_latent_kernel(const float* __restrict__ kv, size_t lora, s
     const float* row = kv + t * width;
     uint16_t* dst = cache + pos * width;
     // RMSNorm over c_kv, as rmsnorm_kernel (elementwise.cu).
-    float sum = 0.0f;
-    for (size_t i = threadIdx.x; i < lora; i += norm_threads) sum = fmaf(row[i], row[i], sum);
-    __shared__ float partial[norm_threads / 32];
-    sum = warp_sum(sum);
-    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = sum;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        sum = threadIdx.x < norm_threads / 32 ? partial[threadIdx.x] : 0.0f;
-        sum = warp_sum(sum);
-        if (threadIdx.x == 0) partial[0] = sum;
-    }
-    __syncthreads();
-    const float inv_rms = 1.0f / sqrtf(partial[0] / float(lora) + eps);
+    const float inv_rms = block_inv_rms<norm_threads>(row, lora, eps);
     for (size_t i = threadIdx.x; i < lora; i += norm_threads) dst[i] = f32_to_f16_bits(row[i] * inv_rms * norm_weight[i]);
     // The shared rope key, as rope_kernel's interleaved pairs.
     for (size_t p = threadIdx.x; p < half; p += norm_threads) {

@@ -1,23 +1,15 @@
 // The CUDA attention kernel (tiled online softmax; split-K decode with a merge) against a double
 // softmax over the same f16 cache, for GQA shapes, odd lengths and head sizes 8 to 256.
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "gpu_or_skip.hpp"
 #include "kiln/cuda/kernels_host.hpp"
 #include "kiln/quant/half.hpp"
+#include "test_data.hpp"
 
 namespace kiln::test {
 namespace {
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, scale);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-}
 
 std::vector<uint16_t> f16_bits(const std::vector<float>& v) {
     std::vector<uint16_t> out(v.size());

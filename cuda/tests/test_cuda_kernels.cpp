@@ -1,7 +1,6 @@
 // Each matrix and element kernel of the CUDA backend against the CPU reference (formats/quant's
 // dequantizers, double-precision sums), on random data of odd sizes.
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "gpu_or_skip.hpp"
@@ -10,34 +9,10 @@
 #include "kiln/quant/quant.hpp"
 #include "kiln/runtime/moe_routing.hpp"
 #include "kiln/runtime/rope.hpp"
+#include "test_data.hpp"
 
 namespace kiln::test {
 namespace {
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, scale);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-}
-
-struct quantized {
-    std::vector<std::byte> bytes;
-    std::vector<float> values;  // what the bytes hold, dequantized by the reference
-};
-
-quantized quantize(tensor_type type, const std::vector<float>& values, size_t rows, size_t cols) {
-    const size_t row = size_t(row_bytes(type, cols));
-    quantized q{std::vector<std::byte>(rows * row), std::vector<float>(rows * cols)};
-    std::vector<std::byte> stored(row);  // as a .kiln file holds it (q8_0/q4_0 rows grouped)
-    for (size_t r = 0; r < rows; ++r) {
-        quant::quantize_row(type, values.data() + r * cols, stored.data(), cols);
-        quant::dequantize_row(type, stored.data(), q.values.data() + r * cols, cols);
-        quant::ungroup_row(type, stored.data(), q.bytes.data() + r * row, cols);  // the device's block order
-    }
-    return q;
-}
 
 // Columns per type: plain float rows end mid-unit on purpose (70); block types take whole blocks.
 size_t cols_for(tensor_type type) {

@@ -4,7 +4,6 @@
 // against a double softmax over the same f16 cache.
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "gpu_or_skip.hpp"
@@ -12,34 +11,10 @@
 #include "kiln/quant/half.hpp"
 #include "kiln/quant/quant.hpp"
 #include "kiln/runtime/deepseek2_rope.hpp"
+#include "test_data.hpp"
 
 namespace kiln::test {
 namespace {
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, scale);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-}
-
-struct quantized {
-    std::vector<std::byte> bytes;
-    std::vector<float> values;  // what the bytes hold, dequantized by the reference
-};
-
-quantized quantize(tensor_type type, const std::vector<float>& values, size_t rows, size_t cols) {
-    const size_t row = size_t(row_bytes(type, cols));
-    quantized q{std::vector<std::byte>(rows * row), std::vector<float>(rows * cols)};
-    std::vector<std::byte> stored(row);  // as a .kiln file holds it (q8_0/q4_0 rows grouped)
-    for (size_t r = 0; r < rows; ++r) {
-        quant::quantize_row(type, values.data() + r * cols, stored.data(), cols);
-        quant::dequantize_row(type, stored.data(), q.values.data() + r * cols, cols);
-        quant::ungroup_row(type, stored.data(), q.bytes.data() + r * row, cols);  // the device's block order
-    }
-    return q;
-}
 
 // A deepseek2 shape with YaRN, for angle tables.
 deepseek2_config yarn_config(size_t rope) {
