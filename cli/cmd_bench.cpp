@@ -45,7 +45,9 @@ model_summary summarize(const std::string& path, const model& m) {
         bytes += t.size;
         params += t.n_elements();
         if (t.shape.size() < 2) continue;
-        matrix_bytes_by_type[std::string(type_name(t.type))] += t.size;
+        // The model's type is its layers' (llama-bench's ftype): token_embd and output keep
+        // their own, often wider, type (convert's --embedding-type).
+        if (t.name != "token_embd" && t.name != "output") matrix_bytes_by_type[std::string(type_name(t.type))] += t.size;
         // The embedding table is read one row per token, not streamed whole; of a mixture of
         // experts a token reads only its top-k experts' matrices.
         if (m.is_deepseek2() && t.name.ends_with("_exps"))

@@ -59,7 +59,7 @@ void setup_convert(CLI::App& app) {
     cmd->add_option("--type", args->type, "Weight type of the matrices: f32, f16, bf16, q8_0, q4_0, q4_k")
         ->capture_default_str();
     cmd->add_option("--embedding-type", args->embedding_type,
-                    "Weight type of token_embd and output (default: f16 for --type q8_0, else the same as --type)");
+                    "Weight type of token_embd and output (default: f16 for --type q8_0, q8_0 for q4_0 and q4_k, else the same as --type)");
     cmd->add_option("--chat-template", args->chat_template,
                     "Chat template to store, overriding the one recognised from the source: " +
                         chat_template::name_list());

@@ -115,14 +115,14 @@ TEST_CASE("perplexity: quantized stories260K stays within measured KL-divergence
         compute_perplexity(lm, tokens, options);
     }
     // KLD bounds sit ~25-50% above the values measured on the whole text (f16: KLD 1e-6, top-1
-    // 99.97%; q8_0 (f16 output, int16 activations): 2.4e-4, 99.03%; q4_0: 0.094, 83.1%; q4_k falls
-    // back to q4_0 on rows of 64). q8_0's top-1 bound is the issue's 99%, not a margin.
+    // 99.97%; q8_0 (f16 output, int16 activations): 2.4e-4, 99.07%; q4_0 (q8_0 output): 0.071,
+    // 86.2%; q4_k falls back to q4_0 on rows of 64). q8_0's top-1 bound is the issue's 99%.
     struct bound {
         tensor_type type;
         double max_kld, min_top1;
     };
     for (bound b : {bound{tensor_type::f16, 1e-5, 0.999}, bound{tensor_type::q8_0, 3.2e-4, 0.99},
-                    bound{tensor_type::q4_0, 0.13, 0.80}, bound{tensor_type::q4_k, 0.13, 0.80}}) {
+                    bound{tensor_type::q4_0, 0.095, 0.84}, bound{tensor_type::q4_k, 0.095, 0.84}}) {
         auto m = model::load(stories_of_type(b.type));
         fast_llama lm(m, pool, {.context_length = 256, .max_batch = 64, .kv_type = kernels::kv_type::f32});
         perplexity_options options;

@@ -15,9 +15,16 @@ bool is_quantized(tensor_type type) { return traits(type).block_elems > 1; }
 }  // namespace
 
 tensor_type default_embedding_type(tensor_type type) {
-    // q8_0 matrices lose less than their output layer would: its rounding lands in every logit
-    // (stories260K top-1 agreement with f32: 99.03% with an f16 output, 98.86% with q8_0).
-    return type == tensor_type::q8_0 ? tensor_type::f16 : type;
+    // The classifier's rounding lands in every logit, so it keeps more bits than the matrices
+    // (as llama.cpp keeps a 6-bit output for its 4-bit types). stories260K against f32: q8_0
+    // top-1 agreement 98.86% -> 99.03% with an f16 output; q4_0 KLD 0.094 -> 0.071 with q8_0.
+    // Costs a few percent of decode speed on 32k-vocabulary models (TinyLlama: +33 MB a token).
+    switch (type) {
+        case tensor_type::q8_0: return tensor_type::f16;
+        case tensor_type::q4_0:
+        case tensor_type::q4_k: return tensor_type::q8_0;
+        default: return type;
+    }
 }
 
 tensor_type choose_stored_type(const std::string& name, const std::vector<uint64_t>& shape,

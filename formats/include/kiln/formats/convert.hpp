@@ -18,7 +18,8 @@ struct convert_options {
     std::function<void(size_t, size_t, const std::string&)> progress;
 };
 
-// token_embd's and output's type when none is asked for: f16 for q8_0, else the matrices' type.
+// token_embd's and output's type when none is asked for: f16 for q8_0, q8_0 for q4_0 and q4_k,
+// else the matrices' type.
 tensor_type default_embedding_type(tensor_type type);
 
 // The type a tensor is stored in: 1-D tensors stay f32; a matrix whose rows do not fit the
