@@ -170,6 +170,11 @@ TEST_CASE("perplexity: f32 stories260K matches llama.cpp's 4.0779 within 0.5% (5
     const double ppl = compute_perplexity(lm, tokens, options).ppl;
     MESSAGE("PPL " << ppl << " vs llama.cpp 4.0779");
     CHECK(std::abs(ppl / 4.0779 - 1) < 0.005);
+    // The manifest says llama.cpp measured 4.0779 "at context 256", but 256-token windows give
+    // 4.1344 here while 512-token windows match it (and its f16 4.0776) to 0.0002: printed, not
+    // asserted, until llama.cpp can be run beside kiln to settle which windows it used.
+    options.n_ctx = 256;
+    MESSAGE("PPL at 256-token windows " << compute_perplexity(lm, tokens, options).ppl);
 }
 
 TEST_CASE("cli: run -v states the KV cache, --kv-type picks it, and a bad type is one clear error") {
