@@ -7,12 +7,6 @@
 using namespace kiln;
 using test::quote;
 
-namespace {
-
-size_t count_lines(const std::string& s) { return size_t(std::count(s.begin(), s.end(), '\n')); }
-
-}  // namespace
-
 TEST_CASE("cli: convert then greedy run prints run.c's story") {
     test::temp_dir dir;
     auto out = dir / "stories.kiln";
@@ -43,10 +37,7 @@ TEST_CASE("cli: inspect --verify lists tensors and checks them") {
 TEST_CASE("cli: bad input gives one error line and a non-zero exit") {
     test::temp_dir dir;
     auto expect_one_line_error = [&](const std::string& args, const std::string& words) {
-        auto r = test::run_kiln(args, dir);
-        CHECK_MESSAGE(r.exit_code != 0, args);
-        CHECK_MESSAGE(count_lines(r.err) == 1, r.err);
-        CHECK_MESSAGE(r.err.find(words) != std::string::npos, r.err);
+        test::check_one_line_error(test::run_kiln(args, dir), words, args);
     };
     expect_one_line_error("run -m " + quote(dir / "absent.kiln") + " -p hi", "absent.kiln: No such file");
     expect_one_line_error("inspect " + quote(test::stories_bin()), "wrong magic");

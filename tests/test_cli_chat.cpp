@@ -14,7 +14,7 @@ using test::quote;
 
 namespace {
 
-size_t count_lines(const std::string& s) { return size_t(std::count(s.begin(), s.end(), '\n')); }
+using test::count_lines;
 
 struct turn_counts {
     int processed;  // prompt tokens processed
@@ -138,9 +138,7 @@ TEST_CASE("cli chat: the template chosen at convert, --chat-template and --syste
 TEST_CASE("cli chat: bad input gives one error line") {
     test::temp_dir dir;
     auto expect_one_line_error = [&](const test::command_result& r, const std::string& words) {
-        CHECK(r.exit_code != 0);
-        CHECK_MESSAGE(count_lines(r.err) == 1, r.err);
-        CHECK_MESSAGE(r.err.find(words) != std::string::npos, r.err);
+        test::check_one_line_error(r, words, "kiln chat");
     };
     expect_one_line_error(chat("-m " + quote(dir / "absent.kiln"), "hi\n", dir), "absent.kiln: No such file");
     expect_one_line_error(chat("-m " + quote(test::converted_stories()) + " --chat-template vicuna", "hi\n", dir),

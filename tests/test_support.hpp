@@ -1,5 +1,8 @@
 // Helpers shared by the test files: where the real models are, temporary directories, running kiln.
 #pragma once
+#include <doctest/doctest.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -67,6 +70,16 @@ inline command_result run_kiln(const std::string& args, const temp_dir& scratch)
 
 // Single-quoted for the shell. Built with += because GCC 12 warns falsely (-Wrestrict) on
 // "'" + std::string.
+inline size_t count_lines(const std::string& s) { return size_t(std::count(s.begin(), s.end(), '\n')); }
+
+// A command that failed with exactly one line on stderr, and that line names `words`; `what`
+// (e.g. the arguments) is shown when the exit code is wrong.
+inline void check_one_line_error(const command_result& r, const std::string& words, const std::string& what) {
+    CHECK_MESSAGE(r.exit_code != 0, what);
+    CHECK_MESSAGE(count_lines(r.err) == 1, r.err);
+    CHECK_MESSAGE(r.err.find(words) != std::string::npos, r.err);
+}
+
 inline std::string quote(const std::filesystem::path& p) {
     std::string quoted(1, '\'');
     quoted += p.string();

@@ -7,15 +7,10 @@
 #include "kiln/formats/error.hpp"
 #include "kiln/formats/gguf_deepseek2.hpp"
 #include "kiln/formats/gguf_dequant.hpp"
+#include "kiln/formats/kiln_file.hpp"
 
 namespace kiln {
 namespace {
-
-std::string shape_string(const std::vector<uint64_t>& shape) {
-    std::string s = "[";
-    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + "]";
-}
 
 deepseek2_config read_config(const gguf_file& file, uint64_t vocab_size) {
     const std::string p = "deepseek2.";

@@ -9,6 +9,7 @@
 
 #include "kiln/formats/error.hpp"
 #include "kiln/formats/hf_deepseek2.hpp"
+#include "kiln/formats/kiln_file.hpp"
 #include "kiln/formats/safetensors.hpp"
 
 namespace kiln {
@@ -60,12 +61,6 @@ std::optional<std::string> architecture_of(const json& j) {
         !j["architectures"][0].is_string())
         return std::nullopt;
     return j["architectures"][0].get<std::string>();
-}
-
-std::string shape_string(const std::vector<uint64_t>& shape) {
-    std::string s = "[";
-    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + "]";
 }
 
 // The folder's safetensors, each tensor checked for dtype and shape when first used.

@@ -199,4 +199,10 @@ bool kiln_file::checksum_ok(const tensor_view& tensor) const {
     return checksum_bytes(tensor.data, tensor.size) == tensor.checksum;
 }
 
+std::string shape_string(const std::vector<uint64_t>& shape) {
+    std::string s = "[";
+    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
 }  // namespace kiln

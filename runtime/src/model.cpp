@@ -7,12 +7,6 @@
 namespace kiln {
 namespace {
 
-std::string shape_string(const std::vector<uint64_t>& shape) {
-    std::string s = "[";
-    for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + "]";
-}
-
 class tensor_binder {
 public:
     explicit tensor_binder(const kiln_file& file) : file_(file) {}

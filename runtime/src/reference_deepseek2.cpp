@@ -8,26 +8,14 @@
 #include "kiln/formats/error.hpp"
 #include "kiln/runtime/deepseek2_rope.hpp"
 #include "kiln/runtime/moe_routing.hpp"
+#include "reference_ops.hpp"
 
 namespace kiln {
 namespace {
 
-void rmsnorm(float* out, const float* x, const float* weight, size_t n, double eps) {
-    double sum_squares = 0;
-    for (size_t i = 0; i < n; ++i) sum_squares += double(x[i]) * x[i];
-    const float inv_rms = float(1.0 / std::sqrt(sum_squares / double(n) + eps));
-    for (size_t i = 0; i < n; ++i) out[i] = x[i] * inv_rms * weight[i];
-}
-
-// y = W x for W of [rows, cols], row-major.
-void matvec(float* y, const float* w, const float* x, size_t rows, size_t cols) {
-    for (size_t r = 0; r < rows; ++r) {
-        const float* row = w + r * cols;
-        float sum = 0;
-        for (size_t c = 0; c < cols; ++c) sum += row[c] * x[c];
-        y[r] = sum;
-    }
-}
+using reference::load_or_empty;
+using reference::matvec;
+using reference::rmsnorm;
 
 // Rotates one rope vector: pairs (2i, 2i+1), HF's weight order (see SPEC_deepseek2.md).
 void rope(float* v, size_t dim, const float* cos, const float* sin) {
@@ -37,8 +25,6 @@ void rope(float* v, size_t dim, const float* cos, const float* sin) {
         v[2 * i + 1] = x0 * sin[i] + x1 * cos[i];
     }
 }
-
-std::vector<float> load_or_empty(const tensor_view* t) { return t ? tensor_to_f32(*t) : std::vector<float>{}; }
 
 }  // namespace
 

@@ -6,27 +6,14 @@
 
 #include "kiln/formats/error.hpp"
 #include "kiln/runtime/rope.hpp"
+#include "reference_ops.hpp"
 
 namespace kiln {
 namespace {
 
-// out[i] = x[i] / rms(x) * weight[i]
-void rmsnorm(float* out, const float* x, const float* weight, size_t n, double eps) {
-    double sum_squares = 0;
-    for (size_t i = 0; i < n; ++i) sum_squares += double(x[i]) * x[i];
-    const float inv_rms = float(1.0 / std::sqrt(sum_squares / double(n) + eps));
-    for (size_t i = 0; i < n; ++i) out[i] = x[i] * inv_rms * weight[i];
-}
-
-// y = W x for W of [rows, cols], row-major.
-void matvec(float* y, const std::vector<float>& w, const float* x, size_t rows, size_t cols) {
-    for (size_t r = 0; r < rows; ++r) {
-        const float* row = w.data() + r * cols;
-        float sum = 0;
-        for (size_t c = 0; c < cols; ++c) sum += row[c] * x[c];
-        y[r] = sum;
-    }
-}
+using reference::load_or_empty;
+using reference::matvec;
+using reference::rmsnorm;
 
 void add_bias(float* y, const std::vector<float>& bias) {
     for (size_t i = 0; i < bias.size(); ++i) y[i] += bias[i];
@@ -54,8 +41,6 @@ void softmax(float* x, size_t n) {
     for (size_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - max));
     for (size_t i = 0; i < n; ++i) x[i] /= sum;
 }
-
-std::vector<float> load_or_empty(const tensor_view* t) { return t ? tensor_to_f32(*t) : std::vector<float>{}; }
 
 }  // namespace
 
@@ -104,9 +89,9 @@ std::span<const float> reference_llama::forward(int32_t token, int32_t pos) {
         const layer& L = layers_[l];
         // Attention: project, rotate, append to the cache, attend over positions 0..pos.
         rmsnorm(xb_.data(), x_.data(), L.attn_norm.data(), dim, c.norm_eps);
-        matvec(q_.data(), L.wq, xb_.data(), q_dim, dim);
-        matvec(k_.data(), L.wk, xb_.data(), kv_dim, dim);
-        matvec(v_.data(), L.wv, xb_.data(), kv_dim, dim);
+        matvec(q_.data(), L.wq.data(), xb_.data(), q_dim, dim);
+        matvec(k_.data(), L.wk.data(), xb_.data(), kv_dim, dim);
+        matvec(v_.data(), L.wv.data(), xb_.data(), kv_dim, dim);
         add_bias(q_.data(), L.bq);
         add_bias(k_.data(), L.bk);
         add_bias(v_.data(), L.bv);
@@ -133,19 +118,19 @@ std::span<const float> reference_llama::forward(int32_t token, int32_t pos) {
                 for (size_t i = 0; i < hd; ++i) out[i] += scores_[size_t(t)] * v[i];
             }
         }
-        matvec(xb_.data(), L.wo, att_out_.data(), dim, q_dim);
+        matvec(xb_.data(), L.wo.data(), att_out_.data(), dim, q_dim);
         for (size_t i = 0; i < dim; ++i) x_[i] += xb_[i];
 
         // Feed-forward: x += W_down (silu(W_gate xn) * W_up xn).
         rmsnorm(xb_.data(), x_.data(), L.ffn_norm.data(), dim, c.norm_eps);
-        matvec(gate_.data(), L.w_gate, xb_.data(), c.hidden_dim, dim);
-        matvec(up_.data(), L.w_up, xb_.data(), c.hidden_dim, dim);
+        matvec(gate_.data(), L.w_gate.data(), xb_.data(), c.hidden_dim, dim);
+        matvec(up_.data(), L.w_up.data(), xb_.data(), c.hidden_dim, dim);
         for (size_t i = 0; i < c.hidden_dim; ++i) gate_[i] = gate_[i] / (1.0f + std::exp(-gate_[i])) * up_[i];
-        matvec(xb_.data(), L.w_down, gate_.data(), dim, c.hidden_dim);
+        matvec(xb_.data(), L.w_down.data(), gate_.data(), dim, c.hidden_dim);
         for (size_t i = 0; i < dim; ++i) x_[i] += xb_[i];
     }
     rmsnorm(x_.data(), x_.data(), output_norm_.data(), dim, c.norm_eps);
-    matvec(logits_.data(), output_, x_.data(), c.vocab_size, dim);
+    matvec(logits_.data(), output_.data(), x_.data(), c.vocab_size, dim);
     return logits_;
 }
 

@@ -69,4 +69,7 @@ private:
 
 uint64_t checksum_bytes(const void* data, uint64_t size);
 
+// "[rows, cols]": a tensor shape as error messages print it.
+std::string shape_string(const std::vector<uint64_t>& shape);
+
 }  // namespace kiln
