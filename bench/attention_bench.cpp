@@ -79,10 +79,39 @@ void attention(benchmark::State& state, const kk::kernel_table* table, kk::kv_ty
                                                    benchmark::Counter::kIsRate);
 }
 
+// Decode over a whole model's cache in DRAM: TinyLlama-1.1B's 22 layers x 4 KV heads at 4096
+// positions (88 MiB in f16), one token through every head in turn, as a decode step reads it.
+// The per-head benchmarks above run from L2/L3; this one shows what DRAM adds.
+void attention_decode_model(benchmark::State& state, const kk::kernel_table* table, kk::kv_type type) {
+    constexpr size_t heads = 22 * 4, context = 4096;
+    std::vector<head_cache> caches;
+    for (size_t h = 0; h < heads; ++h) caches.push_back(make_cache(type, context));
+    std::mt19937 rng(2);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    std::vector<float> q(group * head_dim);
+    for (float& x : q) x = dist(rng);
+    std::vector<float> out(q.size()), scratch(kk::attention_scratch_floats(head_dim));
+    for (auto _ : state) {
+        for (const head_cache& c : caches) {
+            const kk::attention_args args{q.data(), group * head_dim, 1, group, head_dim, type, c.keys, c.values, 0,
+                                          0, context, context - 1, 1.0f / std::sqrt(float(head_dim)), true,
+                                          out.data(), group * head_dim, nullptr, nullptr, scratch.data()};
+            table->attention(args);
+        }
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    const double iterations = double(state.iterations());
+    state.counters["KV_B/s"] = benchmark::Counter(2.0 * double(caches[0].run_bytes * heads) * iterations,
+                                                  benchmark::Counter::kIsRate, benchmark::Counter::kIs1024);
+    state.counters["GFLOP/s"] = benchmark::Counter(4.0 * double(group * head_dim * context * heads) * iterations / 1e9,
+                                                   benchmark::Counter::kIsRate);
+}
+
 int register_all() {
     for (const kk::kernel_table* table : kk::available()) {
         const std::string isa = table->isa;
-        for (kk::kv_type type : {kk::kv_type::f32, kk::kv_type::f16, kk::kv_type::q8_0}) {
+        for (kk::kv_type type : {kk::kv_type::f32, kk::kv_type::f16, kk::kv_type::bf16, kk::kv_type::q8_0}) {
             const std::string tn(kk::kv_type_name(type));
             for (size_t context : {512u, 2048u, 8192u}) {
                 const std::string suffix = isa + "/" + tn + "/" + std::to_string(context);
@@ -97,6 +126,16 @@ int register_all() {
             }
         }
     }
+    for (const kk::kernel_table* table : kk::available())
+        if (std::string_view(table->isa) != "scalar")
+            for (kk::kv_type type : {kk::kv_type::f16, kk::kv_type::bf16, kk::kv_type::q8_0})
+                benchmark::RegisterBenchmark(
+                    ("attention_decode_model/" + std::string(table->isa) + "/" + std::string(kk::kv_type_name(type)) +
+                     "/4096")
+                        .c_str(),
+                    attention_decode_model, table, type)
+                    ->Unit(benchmark::kMillisecond)
+                    ->UseRealTime();
     return 0;
 }
 

@@ -52,17 +52,33 @@ std::string_view kv_type_name(kv_type type) {
         case kv_type::f32: return "f32";
         case kv_type::f16: return "f16";
         case kv_type::q8_0: return "q8_0";
+        case kv_type::bf16: return "bf16";
     }
     return "?";
 }
 
 std::optional<kv_type> kv_type_from_name(std::string_view name) {
-    for (kv_type type : {kv_type::f32, kv_type::f16, kv_type::q8_0})
+    for (kv_type type : {kv_type::f32, kv_type::f16, kv_type::bf16, kv_type::q8_0})
         if (kv_type_name(type) == name) return type;
     return std::nullopt;
 }
 
 namespace {
+
+// bf16 halves: the element at byte offset `at` (a word's low half is its first two bytes on the
+// little-endian CPUs kiln runs on).
+void put_bf16(unsigned char* p, float v) {
+    const uint16_t b = quant::f32_to_bf16(v);
+    std::memcpy(p, &b, 2);
+}
+float get_bf16(const unsigned char* p) {
+    uint16_t b;
+    std::memcpy(&b, p, 2);
+    return quant::bf16_to_f32(b);
+}
+// Byte offsets in a bf16 tile: key dim d of column j; value dim d of position j.
+size_t bf16_key_at(size_t d, size_t j) { return ((d / 2 * kv_tile + j) * 2 + d % 2) * 2; }
+size_t bf16_value_at(size_t head_dim, size_t d, size_t j) { return ((j / 2 * head_dim + d) * 2 + j % 2) * 2; }
 
 // One position's key: column j of the transposed tile at kb.
 void store_key(kv_type type, size_t head_dim, size_t j, const float* key, unsigned char* kb) {
@@ -75,6 +91,10 @@ void store_key(kv_type type, size_t head_dim, size_t j, const float* key, unsign
                 const uint16_t k16 = quant::f32_to_f16(key[d]);
                 std::memcpy(kb + (d * kv_tile + j) * 2, &k16, 2);
             }
+            return;
+        case kv_type::bf16:
+            for (size_t d = 0; d < head_dim; ++d) put_bf16(kb + bf16_key_at(d, j), key[d]);
+            if (head_dim % 2) put_bf16(kb + bf16_key_at(head_dim, j), 0.0f);
             return;
         case kv_type::q8_0: {
             unsigned char* scales = kb + kv_tile * head_dim;
@@ -101,6 +121,9 @@ void store_value(kv_type type, size_t head_dim, size_t j, const float* value, un
                 std::memcpy(vb + (j * head_dim + d) * 2, &v16, 2);
             }
             return;
+        case kv_type::bf16:
+            for (size_t d = 0; d < head_dim; ++d) put_bf16(vb + bf16_value_at(head_dim, d, j), value[d]);
+            return;
         case kv_type::q8_0: {
             const size_t blocks = kv_blocks(head_dim);
             unsigned char* scales = vb + kv_tile * head_dim;
@@ -125,6 +148,7 @@ void load_key(kv_type type, size_t head_dim, size_t j, const unsigned char* kb, 
                 key[d] = quant::f16_to_f32(k16);
                 break;
             }
+            case kv_type::bf16: key[d] = get_bf16(kb + bf16_key_at(d, j)); break;
             case kv_type::q8_0:
                 key[d] = float(static_cast<int8_t>(kb[d * kv_tile + j])) *
                          get_float(kb + kv_tile * head_dim + ((d / kv_block) * kv_tile + j) * 4);
@@ -144,6 +168,7 @@ void load_value(kv_type type, size_t head_dim, size_t j, const unsigned char* vb
                 value[d] = quant::f16_to_f32(v16);
                 break;
             }
+            case kv_type::bf16: value[d] = get_bf16(vb + bf16_value_at(head_dim, d, j)); break;
             case kv_type::q8_0:
                 value[d] = float(static_cast<int8_t>(vb[j * head_dim + d])) *
                            get_float(vb + kv_tile * head_dim + (j * blocks + d / kv_block) * 4);

@@ -7,6 +7,7 @@ struct cpu_features {
     bool avx2 = false;    // AVX2 + FMA + F16C, with YMM state enabled by the OS
     bool avx512 = false;  // AVX-512 F/CD/DQ/BW/VL, with ZMM and opmask state enabled by the OS
     bool avx512vnni = false;
+    bool avx512bf16 = false;  // vdpbf16ps (CPUID leaf 7, subleaf 1)
     bool neon = false;    // aarch64 (Advanced SIMD is part of the base architecture)
 };
 

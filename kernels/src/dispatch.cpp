@@ -12,7 +12,7 @@ namespace kiln::kernels {
 namespace {
 
 struct table_list {
-    std::array<const kernel_table*, 5> tables{};
+    std::array<const kernel_table*, 6> tables{};
     size_t count = 0;
 };
 
@@ -25,6 +25,7 @@ table_list runnable_tables() {
     if (cpu.avx2) list.tables[list.count++] = &avx2_table();
     if (cpu.avx512) list.tables[list.count++] = &avx512_table();
     if (cpu.avx512 && cpu.avx512vnni) list.tables[list.count++] = &avx512vnni_table();
+    if (cpu.avx512vnni && cpu.avx512bf16) list.tables[list.count++] = &avx512bf16_table();
 #endif
 #if defined(__aarch64__)
     if (cpu.neon) list.tables[list.count++] = &neon_table();
@@ -41,8 +42,9 @@ const kernel_table& choose() {
     const char* forced = std::getenv("KILN_ISA");
     if (forced == nullptr || *forced == '\0') return *runnable().tables[runnable().count - 1];
     const std::string_view name(forced);
-    if (name != "scalar" && name != "avx2" && name != "avx512" && name != "avx512vnni" && name != "neon")
-        throw std::runtime_error("KILN_ISA=" + std::string(name) + ": unknown ISA (scalar, avx2, avx512, avx512vnni, neon)");
+    if (name != "scalar" && name != "avx2" && name != "avx512" && name != "avx512vnni" &&
+        name != "avx512bf16" && name != "neon")
+        throw std::runtime_error("KILN_ISA=" + std::string(name) + ": unknown ISA (scalar, avx2, avx512, avx512vnni, avx512bf16, neon)");
     if (const kernel_table* table = find(name)) return *table;
     throw std::runtime_error("KILN_ISA=" + std::string(name) +
                              ": not supported by this CPU (or its OS) or not built in; available: " +

@@ -62,6 +62,7 @@ const kernel_table& neon_table() {
         simd_f16_to_f32<neon_arch>,
         simd_f32_to_f16<neon_arch>,
         simd_attention<neon_arch>,
+        false,
     };
     return table;
 }

@@ -12,6 +12,7 @@ const kernel_table& scalar_table() {
         scalar::dot,       scalar::rmsnorm, scalar::rope, scalar::swiglu, scalar::softmax,
         scalar::add,       scalar::scale, scalar::f16_to_f32, scalar::f32_to_f16,
         scalar::attention,
+        false,
     };
     return table;
 }

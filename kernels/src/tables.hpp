@@ -9,6 +9,7 @@ const kernel_table& scalar_table();
 const kernel_table& avx2_table();
 const kernel_table& avx512_table();
 const kernel_table& avx512vnni_table();
+const kernel_table& avx512bf16_table();
 #endif
 #if defined(__aarch64__)
 const kernel_table& neon_table();

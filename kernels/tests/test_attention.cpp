@@ -6,6 +6,11 @@
 // Tolerance of the kernel: |out - ref| <= 1e-5 * mass + 1e-6 per element, mass = sum_j p_j |v_j|
 // (the absolute size of the weighted sum): float scores, exp and a running sum over up to 4097
 // keys stay a few e-6 of it.
+//
+// A table with bf16 products (avx512bf16 over an f16 cache) is held to a reference whose q and k
+// are rounded to bf16 as the kernel rounds them (a product of two bf16 is exact, so the scores,
+// max and sum keep the f32 tolerance), and to 5e-3 * mass for the output: p and v are rounded to
+// bf16 too, at most 2^-9 each, 2^-8 per product.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -29,9 +34,19 @@ using kernels::kv_type;
 
 namespace {
 
-const kv_type all_types[] = {kv_type::f32, kv_type::f16, kv_type::q8_0};
+const kv_type all_types[] = {kv_type::f32, kv_type::f16, kv_type::bf16, kv_type::q8_0};
 constexpr float neg_inf = -std::numeric_limits<float>::infinity();
-constexpr double out_rel_tol = 1e-5, out_abs_tol = 1e-6;
+constexpr double out_rel_tol = 1e-5, out_abs_tol = 1e-6, bf16_out_rel_tol = 5e-3;
+
+float round_bf16(float x) { return quant::bf16_to_f32(quant::f32_to_bf16(x)); }
+
+// Whether `table` multiplies this call's q.k and p.v in bf16, and the output tolerance it gets.
+bool bf16_products(const kernel_table& table, kv_type type, size_t head_dim) {
+    return table.attention_bf16_products && kernels::bf16_attention_applies(type, head_dim, false);
+}
+double rel_tol(const kernel_table& table, kv_type type, size_t head_dim) {
+    return bf16_products(table, type, head_dim) ? bf16_out_rel_tol : out_rel_tol;
+}
 
 // A 64-byte aligned byte buffer (SIMD kernels may load tiles aligned).
 struct aligned_bytes {
@@ -79,7 +94,8 @@ struct reference {
     std::vector<double> out, mass, max, sum;
 };
 
-reference attend(const cache& c, const float* q, size_t q_stride, const call& a) {
+// bf16: q and k rounded to bf16 in the scores, as a table with bf16 products does.
+reference attend(const cache& c, const float* q, size_t q_stride, const call& a, bool bf16 = false) {
     const size_t hd = c.head_dim, rows = a.n_tokens * a.group;
     reference ref{std::vector<double>(rows * hd), std::vector<double>(rows * hd),
                   std::vector<double>(rows, -std::numeric_limits<double>::infinity()), std::vector<double>(rows)};
@@ -93,7 +109,8 @@ reference attend(const cache& c, const float* q, size_t q_stride, const call& a)
             s.assign(end - a.key_begin, 0.0);
             for (size_t p = a.key_begin; p < end; ++p) {
                 double dot = 0;
-                for (size_t d = 0; d < hd; ++d) dot += double(qr[d]) * c.k[p * hd + d];
+                for (size_t d = 0; d < hd; ++d)
+                    dot += bf16 ? double(round_bf16(qr[d])) * round_bf16(c.k[p * hd + d]) : double(qr[d]) * c.k[p * hd + d];
                 s[p - a.key_begin] = double(a.scale) * dot;
             }
             const double m = *std::max_element(s.begin(), s.end());
@@ -138,10 +155,10 @@ result run(const kernel_table& table, const cache& c, const float* q, size_t q_s
     return res;
 }
 
-// Worst |got - ref| / (out_rel_tol * mass + out_abs_tol) over all rows: <= 1 passes.
+// Worst |got - ref| / (rel_tol * mass + out_abs_tol) over all rows: <= 1 passes.
 // `divide_by_sum`: the kernel's rows are unnormalised (normalize = false).
 double worst_error(const result& res, const reference& ref, size_t n_tokens, size_t group, size_t hd,
-                   bool divide_by_sum) {
+                   bool divide_by_sum, double rel_tol) {
     double worst = 0;
     for (size_t t = 0; t < n_tokens; ++t)
         for (size_t g = 0; g < group; ++g) {
@@ -151,7 +168,7 @@ double worst_error(const result& res, const reference& ref, size_t n_tokens, siz
                 const double got = res.out[t * res.stride + g * hd + d];
                 if (!std::isfinite(got)) return std::numeric_limits<double>::infinity();
                 const double err = std::fabs(got / div - ref.out[r * hd + d]);
-                worst = std::max(worst, err / (out_rel_tol * ref.mass[r * hd + d] + out_abs_tol));
+                worst = std::max(worst, err / (rel_tol * ref.mass[r * hd + d] + out_abs_tol));
             }
         }
     return worst;
@@ -164,15 +181,17 @@ std::vector<float> queries(size_t n_tokens, size_t q_stride, uint32_t seed, floa
 // Both output modes of one call on every ISA against the reference: normalised rows, and
 // unnormalised rows with max/sum (max within float rounding of the scores, sum at that max).
 void check_all_isas(const cache& c, const float* q, size_t q_stride, const call& a) {
-    const reference ref = attend(c, q, q_stride, a);
+    const reference exact = attend(c, q, q_stride, a), rounded = attend(c, q, q_stride, a, true);
     const size_t rows = a.n_tokens * a.group;
     for (const kernel_table* table : kernels::available()) {
         CAPTURE(std::string(table->isa));
+        const reference& ref = bf16_products(*table, c.type, c.head_dim) ? rounded : exact;
+        const double tol = rel_tol(*table, c.type, c.head_dim);
         const result norm = run(*table, c, q, q_stride, a, true);
-        CHECK(worst_error(norm, ref, a.n_tokens, a.group, c.head_dim, false) <= 1.0);
+        CHECK(worst_error(norm, ref, a.n_tokens, a.group, c.head_dim, false, tol) <= 1.0);
 
         const result part = run(*table, c, q, q_stride, a, false);
-        CHECK(worst_error(part, ref, a.n_tokens, a.group, c.head_dim, true) <= 1.0);
+        CHECK(worst_error(part, ref, a.n_tokens, a.group, c.head_dim, true, tol) <= 1.0);
         for (size_t r = 0; r < rows; ++r) {
             CAPTURE(r);
             if (ref.sum[r] == 0) {
@@ -195,13 +214,14 @@ TEST_CASE("attention cache: kv type names round-trip") {
     CHECK(kernels::kv_type_name(kv_type::f32) == "f32");
     CHECK(kernels::kv_type_name(kv_type::f16) == "f16");
     CHECK(kernels::kv_type_name(kv_type::q8_0) == "q8_0");
-    CHECK(!kernels::kv_type_from_name("bf16").has_value());
+    CHECK(kernels::kv_type_name(kv_type::bf16) == "bf16");
+    CHECK(!kernels::kv_type_from_name("q4_0").has_value());
     CHECK(!kernels::kv_type_from_name("").has_value());
 }
 
-TEST_CASE("attention cache: kv_store/kv_load round trip (f32 exact, f16 rounded, q8_0 within half a step)") {
+TEST_CASE("attention cache: kv_store/kv_load round trip (f32 exact, f16/bf16 rounded, q8_0 within half a step)") {
     constexpr size_t n = 70;  // three tiles, the last partial
-    for (size_t hd : {8u, 64u, 80u, 128u}) {
+    for (size_t hd : {7u, 8u, 64u, 80u, 128u}) {
         for (kv_type t : all_types) {
             CAPTURE(hd);
             CAPTURE(std::string(kernels::kv_type_name(t)));
@@ -226,6 +246,9 @@ TEST_CASE("attention cache: kv_store/kv_load round trip (f32 exact, f16 rounded,
                     } else if (t == kv_type::f16) {
                         REQUIRE(k[d] == quant::f16_to_f32(quant::f32_to_f16(x)));
                         REQUIRE(v[d] == quant::f16_to_f32(quant::f32_to_f16(y)));
+                    } else if (t == kv_type::bf16) {
+                        REQUIRE(k[d] == round_bf16(x));
+                        REQUIRE(v[d] == round_bf16(y));
                     } else {
                         const size_t b0 = d / 32 * 32, b1 = std::min(hd, b0 + 32);
                         float kmax = 0, vmax = 0;
@@ -270,6 +293,12 @@ TEST_CASE("attention cache: tile layout is the one attention.hpp documents") {
                 std::memcpy(&v, vt + (col * hd + d) * 2, 2);
                 CHECK(k == quant::f32_to_f16(key[d]));
                 CHECK(v == quant::f32_to_f16(value[d]));
+            } else if (t == kv_type::bf16) {
+                uint32_t kw, vw;  // k words [hd / 2][kv_tile], v words [kv_tile / 2][hd]; col 5 is odd
+                std::memcpy(&kw, kt + (d / 2 * 32 + col) * 4, 4);
+                std::memcpy(&vw, vt + (col / 2 * hd + d) * 4, 4);
+                CHECK(uint16_t(d % 2 ? kw >> 16 : kw) == quant::f32_to_bf16(key[d]));
+                CHECK(uint16_t(vw >> 16) == quant::f32_to_bf16(value[d]));
             } else {
                 float ks, vs;  // scale[blocks][kv_tile] and scale[kv_tile][blocks] after the codes
                 std::memcpy(&ks, kt + 32 * hd + (d / 32 * 32 + col) * 4, 4);
@@ -347,6 +376,7 @@ TEST_CASE("attention decode: one token against the whole cache") {
         size_t len, hd, group;
     };
     for (const long_case& lc : {long_case{kv_type::f16, 1000, 64, 8}, long_case{kv_type::f16, 4097, 64, 8},
+                                long_case{kv_type::bf16, 4097, 64, 8}, long_case{kv_type::bf16, 1000, 72, 4},
                                 long_case{kv_type::f16, 4097, 128, 4}, long_case{kv_type::f32, 1000, 80, 2},
                                 long_case{kv_type::q8_0, 1000, 128, 1}, long_case{kv_type::q8_0, 4097, 8, 8}}) {
         CAPTURE(std::string(kernels::kv_type_name(lc.type)));
@@ -370,7 +400,8 @@ TEST_CASE("attention prefill: a block of tokens with the causal mask inside it")
          {prefill_case{kv_type::f32, 64, 1, 40, 0, 0}, prefill_case{kv_type::f16, 80, 2, 17, 57, 0},
           prefill_case{kv_type::q8_0, 128, 4, 40, 100, 20}, prefill_case{kv_type::f16, 8, 8, 33, 31, 0},
           prefill_case{kv_type::q8_0, 8, 8, 40, 0, 7}, prefill_case{kv_type::f32, 80, 8, 5, 250, 40},
-          prefill_case{kv_type::f16, 64, 4, 40, 990, 0}}) {
+          prefill_case{kv_type::f16, 64, 4, 40, 990, 0}, prefill_case{kv_type::bf16, 64, 8, 40, 70, 9},
+          prefill_case{kv_type::bf16, 24, 3, 37, 0, 0}}) {
         CAPTURE(std::string(kernels::kv_type_name(pc.type)));
         CAPTURE(pc.hd);
         CAPTURE(pc.group);
@@ -428,6 +459,7 @@ TEST_CASE("attention split-K: partials over disjoint key ranges merge to the sin
                                  split_case{kv_type::f16, 64, 8, 1, 999, 1000, {0, 96, 512, 1000}},
                                  split_case{kv_type::q8_0, 80, 2, 40, 20, 60, {0, 32, 60}},
                                  split_case{kv_type::f32, 8, 4, 40, 0, 40, {0, 32, 40}},
+                                 split_case{kv_type::bf16, 64, 8, 1, 999, 1000, {0, 96, 512, 1000}},
                                  split_case{kv_type::q8_0, 128, 1, 3, 4094, 4097, {0, 2048, 4064, 4097}}}) {
         CAPTURE(std::string(kernels::kv_type_name(sc.type)));
         CAPTURE(sc.hd);
@@ -438,9 +470,10 @@ TEST_CASE("attention split-K: partials over disjoint key ranges merge to the sin
         const auto q = queries(sc.n_tokens, q_stride, seed + 7, 2.0f);
         const float scale = 1.0f / std::sqrt(float(hd));
         const call whole{sc.n_tokens, sc.group, sc.first_pos, 0, sc.len, scale};
-        const reference ref = attend(c, q.data(), q_stride, whole);
         for (const kernel_table* table : kernels::available()) {
             CAPTURE(std::string(table->isa));
+            const reference ref = attend(c, q.data(), q_stride, whole, bf16_products(*table, sc.type, hd));
+            const double tol = rel_tol(*table, sc.type, hd);
             const result single = run(*table, c, q.data(), q_stride, whole, true);
             std::vector<result> parts;
             for (size_t i = 0; i + 1 < sc.bounds.size(); ++i) {
@@ -459,7 +492,7 @@ TEST_CASE("attention split-K: partials over disjoint key ranges merge to the sin
                 const size_t at = r / sc.group * merged.stride + r % sc.group * hd;
                 kernels::attention_finish(merged.row_sum[r], &merged.out[at], hd);
             }
-            CHECK(worst_error(merged, ref, sc.n_tokens, sc.group, hd, false) <= 1.0);
+            CHECK(worst_error(merged, ref, sc.n_tokens, sc.group, hd, false, tol) <= 1.0);
             // Same recurrence, different grouping of the sums: as close to each other as each is
             // to the reference.
             double worst = 0;
@@ -467,7 +500,7 @@ TEST_CASE("attention split-K: partials over disjoint key ranges merge to the sin
                 for (size_t d = 0; d < hd; ++d) {
                     const size_t at = r / sc.group * merged.stride + r % sc.group * hd + d;
                     worst = std::max(worst, std::fabs(double(merged.out[at]) - single.out[at]) /
-                                                (out_rel_tol * ref.mass[r * hd + d] + out_abs_tol));
+                                                (tol * ref.mass[r * hd + d] + out_abs_tol));
                 }
             CHECK(worst <= 1.0);
         }
@@ -532,7 +565,7 @@ TEST_CASE("attention: latent (MLA) mode reads values as the keys' first value_di
     // DeepSeek-V2's shape scaled down: a key of latent + rope part, values = the latent; one
     // "KV head" shared by every query head (MQA-like), decode and a prefill block.
     const size_t hd = 72, vd = 64, group = 4;
-    for (kv_type type : {kv_type::f32, kv_type::f16, kv_type::q8_0}) {
+    for (kv_type type : all_types) {
         for (size_t len : {size_t(1), size_t(33), size_t(300)}) {
             CAPTURE(kernels::kv_type_name(type));
             CAPTURE(len);

@@ -28,9 +28,26 @@ void f16_run_to_f32(const std::byte* src, size_t n, float* dst) {
     constexpr size_t w = fbatch<Arch>::size;
     const auto* h = reinterpret_cast<const uint16_t*>(src);
     size_t i = 0;
-    for (; i + w <= n; i += w) half_io<Arch>::load_f16(h + i).store_unaligned(dst + i);
+    static const size_t dist = getenv("PFD") ? atoi(getenv("PFD")) : 0;
+    static const int loc = getenv("PFL") ? atoi(getenv("PFL")) : 3;
+    for (; i + w <= n; i += w) {
+        if (dist && i % 32 == 0) { if (loc==3) __builtin_prefetch(src + 2 * i + dist * 4096, 0, 3); else if (loc==2) __builtin_prefetch(src + 2 * i + dist * 4096, 0, 2); else __builtin_prefetch(src + 2 * i + dist * 4096, 0, 0);}
+        half_io<Arch>::load_f16(h + i).store_unaligned(dst + i);
+    }
     for (; i < n; ++i) dst[i] = quant::f16_to_f32(h[i]);
 }
+
+// A bf16 pair word's halves as floats: low (shifted up) and high (masked): exact.
+template <class Arch>
+void split_bf16_pairs(const std::byte* src, fbatch<Arch>& low, fbatch<Arch>& high) {
+    using ubatch = xsimd::batch<uint32_t, Arch>;
+    const ubatch x = ubatch::load_unaligned(reinterpret_cast<const uint32_t*>(src));
+    low = xsimd::bitwise_cast<fbatch<Arch>>(x << 16);
+    high = xsimd::bitwise_cast<fbatch<Arch>>(x & ubatch(0xffff0000u));
+}
+
+inline float bf16_low(uint32_t word) { return quant::bf16_to_f32(uint16_t(word)); }
+inline float bf16_high(uint32_t word) { return quant::bf16_to_f32(uint16_t(word >> 16)); }
 
 // One tile's keys as f32 [head_dim][kv_tile]: an f32 tile in place, others converted into kt.
 template <class Arch>
@@ -38,6 +55,15 @@ const float* tile_keys(kv_type type, size_t hd, const std::byte* keys, float* kt
     if (type == kv_type::f32) return reinterpret_cast<const float*>(keys);
     if (type == kv_type::f16) {
         f16_run_to_f32<Arch>(keys, kv_tile * hd, kt);
+    } else if (type == kv_type::bf16) {  // words (k[2i], k[2i+1]) [pairs][kv_tile]
+        constexpr size_t w = fbatch<Arch>::size;
+        for (size_t i = 0; 2 * i < hd; ++i)
+            for (size_t j = 0; j < kv_tile; j += w) {
+                fbatch<Arch> low, high;
+                split_bf16_pairs<Arch>(keys + (i * kv_tile + j) * 4, low, high);
+                low.store_unaligned(kt + 2 * i * kv_tile + j);
+                if (2 * i + 1 < hd) high.store_unaligned(kt + (2 * i + 1) * kv_tile + j);
+            }
     } else {  // q8_0: int8 codes, then float scales [block][kv_tile]
         using batch = fbatch<Arch>;
         constexpr size_t w = batch::size;
@@ -59,6 +85,22 @@ const float* tile_values(kv_type type, size_t hd, const std::byte* values, float
     if (type == kv_type::f32) return reinterpret_cast<const float*>(values);
     if (type == kv_type::f16) {
         f16_run_to_f32<Arch>(values, kv_tile * hd, vt);
+    } else if (type == kv_type::bf16) {  // words (v_2m[d], v_2m+1[d]) [kv_tile / 2][hd]
+        constexpr size_t w = fbatch<Arch>::size;
+        const auto* words = reinterpret_cast<const uint32_t*>(values);
+        for (size_t m = 0; m < kv_tile / 2; ++m) {
+            size_t d = 0;
+            for (; d + w <= hd; d += w) {
+                fbatch<Arch> low, high;
+                split_bf16_pairs<Arch>(values + (m * hd + d) * 4, low, high);
+                low.store_unaligned(vt + 2 * m * hd + d);
+                high.store_unaligned(vt + (2 * m + 1) * hd + d);
+            }
+            for (; d < hd; ++d) {
+                vt[2 * m * hd + d] = bf16_low(words[m * hd + d]);
+                vt[(2 * m + 1) * hd + d] = bf16_high(words[m * hd + d]);
+            }
+        }
     } else {  // q8_0: int8 codes, then float scales [kv_tile][block]
         using batch = fbatch<Arch>;
         constexpr size_t w = batch::size;  // divides kv_block: a batch never straddles two scales
@@ -140,6 +182,42 @@ void rows_pv(float* const* out, const float* const* p, const float* alpha, const
         }
 }
 
+// One row's online-softmax step over a tile. Lane l of score vector v belongs to the tile's key
+// key_index[v * w + l]; only keys < visible count. The scores are scaled, saturated (an infinite
+// max would make exp(inf - inf)) and masked; probs gets exp(s - m_new) in the same lane order
+// (0 for masked keys); run_max/run_sum move to the new max. Returns the factor exp(m_old - m_new)
+// that rescales the row's output so far (0 on its first visible tile).
+template <class Arch, size_t NV>
+float online_softmax_step(fbatch<Arch> (&s)[NV], const float* key_index, size_t visible, float scale, float& run_max,
+                          float& run_sum, float* probs) {
+    using batch = fbatch<Arch>;
+    constexpr size_t w = batch::size;
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    const batch cut(static_cast<float>(visible)), vscale(scale), hi(std::numeric_limits<float>::max()),
+        lo(-std::numeric_limits<float>::max());
+    batch tile_max(neg_inf);
+    for (size_t v = 0; v < NV; ++v) {
+        const batch scaled = xsimd::min(xsimd::max(s[v] * vscale, lo), hi);
+        s[v] = xsimd::select(batch::load_aligned(key_index + v * w) < cut, scaled, batch(neg_inf));
+        tile_max = xsimd::max(tile_max, s[v]);
+    }
+    alignas(64) float lanes[w];
+    tile_max.store_aligned(lanes);
+    const float m_old = run_max;
+    const float m_new = std::max(m_old, *std::max_element(lanes, lanes + w));
+    const batch vm(m_new);
+    batch psum(0.0f);
+    for (size_t v = 0; v < NV; ++v) {
+        const batch e = xsimd::exp(s[v] - vm);  // masked lanes: exp(-inf) = 0
+        psum += e;
+        e.store_aligned(probs + v * w);
+    }
+    const float alpha = std::exp(m_old - m_new);
+    run_sum = run_sum * alpha + xsimd::hadd(psum);
+    run_max = m_new;
+    return alpha;
+}
+
 template <class Arch>
 void simd_attention(const attention_args& a) {
     using batch = fbatch<Arch>;
@@ -168,7 +246,6 @@ void simd_attention(const attention_args& a) {
     const float* q_rows[attention_row_block];
     float* out_rows[attention_row_block];
     const float* p_rows[attention_row_block];
-    const batch scale(a.scale), hi(std::numeric_limits<float>::max()), lo(-std::numeric_limits<float>::max());
 
     for (size_t rb = 0; rb < rows; rb += attention_row_block) {
         const size_t nr = std::min(attention_row_block, rows - rb);
@@ -206,28 +283,8 @@ void simd_attention(const attention_args& a) {
                         continue;
                     }
                     visible[r] = std::min(in_tile, limit - tile_start);
-                    const batch cut(static_cast<float>(visible[r]));
-                    batch tile_max(neg_inf);
-                    for (size_t v = 0; v < nv; ++v) {
-                        // Scores beyond float's range saturate: an infinite max would make exp(inf - inf).
-                        const batch scaled = xsimd::min(xsimd::max(s[i][v] * scale, lo), hi);
-                        s[i][v] = xsimd::select(batch::load_aligned(iota + v * w) < cut, scaled, batch(neg_inf));
-                        tile_max = xsimd::max(tile_max, s[i][v]);
-                    }
-                    alignas(64) float lanes[w];
-                    tile_max.store_aligned(lanes);
-                    const float m_old = run_max[r];
-                    const float m_new = std::max(m_old, *std::max_element(lanes, lanes + w));
-                    const batch vm(m_new);
-                    batch psum(0.0f);
-                    for (size_t v = 0; v < nv; ++v) {
-                        const batch e = xsimd::exp(s[i][v] - vm);  // masked lanes: exp(-inf) = 0
-                        psum += e;
-                        e.store_aligned(probs[r] + v * w);
-                    }
-                    alpha[r] = std::exp(m_old - m_new);  // 0 on the first visible tile
-                    run_sum[r] = run_sum[r] * alpha[r] + xsimd::hadd(psum);
-                    run_max[r] = m_new;
+                    alpha[r] = online_softmax_step<Arch, nv>(s[i], iota, visible[r], a.scale, run_max[r], run_sum[r],
+                                                             probs[r]);
                 }
             };
             for (; r0 + score_rows <= nr; r0 += score_rows) update_rows(std::integral_constant<int, score_rows>{}, r0);

@@ -39,6 +39,7 @@ kernel_table make_x86_table(const char* isa) {
         simd_f16_to_f32<Arch>,
         simd_f32_to_f16<Arch>,
         simd_attention<Arch>,
+        false,
     };
 }
 

@@ -17,17 +17,24 @@ namespace kiln::kernels {
 // (no horizontal sums):
 //     f32   float    k[head_dim][kv_tile]
 //     f16   uint16   k[head_dim][kv_tile]
+//     bf16  uint32   k[pairs][kv_tile]: word = (k[2i], k[2i+1]) of one key, k[2i] in the low
+//                    half; pairs = ceil(head_dim / 2), an odd head_dim's last high half is 0
 //     q8_0  int8     k[head_dim][kv_tile], then float scale[blocks][kv_tile]
 // values, one row per position (the output accumulates whole rows):
 //     f32   float    v[kv_tile][head_dim]
 //     f16   uint16   v[kv_tile][head_dim]
+//     bf16  uint32   v[kv_tile / 2][head_dim]: word = (v_2m[d], v_2m+1[d]) of two positions
 //     q8_0  int8     v[kv_tile][head_dim], then float scale[kv_tile][blocks]
+// bf16 is stored in pairs because that is what a bf16 dot-product instruction (x86 vdpbf16ps)
+// multiplies: a 32-bit lane takes two bf16 of each operand, so keys pair along head_dim (lanes
+// are keys) and values pair along positions (lanes are dims); a CPU without it splits the
+// words with a shift and a mask.
 // q8_0 quantizes each position's head vector in blocks of 32 elements along head_dim (the last
 // block may be shorter; blocks = ceil(head_dim / 32)), scale = max|x| / 127, round to nearest even.
 // Tiles are padded to 64 bytes. Columns past the last stored position may be read (whole tiles
 // are converted at once) but never affect the output; runs need no particular alignment.
 // ---------------------------------------------------------------------------------------------
-enum class kv_type : uint32_t { f32, f16, q8_0 };
+enum class kv_type : uint32_t { f32, f16, q8_0, bf16 };
 inline constexpr size_t kv_tile = 32;
 inline constexpr size_t kv_block = 32;
 
@@ -36,9 +43,10 @@ std::optional<kv_type> kv_type_from_name(std::string_view name);
 
 constexpr size_t kv_blocks(size_t head_dim) { return (head_dim + kv_block - 1) / kv_block; }
 constexpr size_t kv_tile_bytes(kv_type type, size_t head_dim) {
-    const size_t bytes = type == kv_type::f32   ? kv_tile * head_dim * 4
-                         : type == kv_type::f16 ? kv_tile * head_dim * 2
-                                                : kv_tile * head_dim + kv_tile * kv_blocks(head_dim) * 4;
+    const size_t bytes = type == kv_type::f32    ? kv_tile * head_dim * 4
+                         : type == kv_type::f16  ? kv_tile * head_dim * 2
+                         : type == kv_type::bf16 ? kv_tile * (head_dim + head_dim % 2) * 2
+                                                 : kv_tile * head_dim + kv_tile * kv_blocks(head_dim) * 4;
     return (bytes + 63) / 64 * 64;
 }
 // Bytes of one (layer, KV head) key run (or value run) holding `positions` positions.
@@ -95,6 +103,13 @@ struct attention_args {
     float* scratch;
 };
 constexpr size_t attention_scratch_floats(size_t head_dim) { return 2 * kv_tile * head_dim + 128; }
+
+// Whether a table with attention_bf16_products (kernels.hpp) multiplies a call of this shape in
+// bf16: bf16 caches with a value run and head_dim a multiple of 8 up to 256; every other call
+// multiplies in f32 (a bf16 cache's k and v are exact in f32).
+constexpr bool bf16_attention_applies(kv_type type, size_t head_dim, bool latent) {
+    return type == kv_type::bf16 && !latent && head_dim % 8 == 0 && head_dim > 0 && head_dim <= 256;
+}
 
 // Folds the partial result (max_b, sum_b, out_b) of one row into (max_a, sum_a, out_a), both as
 // attention_args::normalize = false writes them.

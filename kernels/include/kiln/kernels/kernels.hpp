@@ -56,7 +56,7 @@ enum class rope_style : uint32_t {
 // One instruction set's kernels. All pointers are non-null. No kernel allocates, locks or
 // throws; sizes may be any value >= 0 unless a comment says otherwise.
 struct kernel_table {
-    const char* isa;  // "scalar", "avx2", "avx512", "avx512vnni", "neon"
+    const char* isa;  // "scalar", "avx2", "avx512", "avx512vnni", "avx512bf16", "neon"
 
     // x: n_tokens rows of cols floats, ldx floats apart; dst: n_tokens records (see above).
     void (*quantize_activations)(const float* x, size_t ldx, size_t cols, size_t n_tokens, void* dst);
@@ -85,6 +85,10 @@ struct kernel_table {
     void (*f32_to_f16)(const float* src, uint16_t* dst, size_t n);     // round to nearest even
     // Tiled online-softmax attention of one KV head's query group (see attention.hpp).
     void (*attention)(const attention_args& args);
+    // true: attention over a bf16 cache (bf16_attention_applies) rounds q and p to bf16 and
+    // multiplies in bf16 (sums stay f32), twice the multiply rate of f32 FMAs; false: every
+    // cache type is multiplied in f32.
+    bool attention_bf16_products;
 };
 
 // The table chosen once, on first use, from the CPU's features (the best it runs), or forced
