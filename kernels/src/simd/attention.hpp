@@ -22,13 +22,32 @@ namespace {
 
 inline constexpr size_t attention_row_block = 64;  // rows sharing one conversion of a tile
 
+// Fetches the next tile (null: there is none) while this one is converted: its 64-byte lines
+// spread over the `steps` steps of the conversion loop, step k taking its share. A tile is a 4 KiB
+// page for f16 and head_dim 64, where hardware prefetchers stop; a burst of prefetches at the
+// tile's start measured slower (it floods the miss queue), a line per step ~10-25% faster from DRAM.
+// The share is kept as a running remainder (no division per step: the f16 loop's steps are short).
+struct next_tile {
+    const std::byte* next;
+    size_t lines, steps, owed = 0;
+    next_tile(const std::byte* next_tile_start, size_t tile_bytes, size_t loop_steps)
+        : next(next_tile_start), lines(tile_bytes / 64), steps(loop_steps) {}
+    void step() {
+        if (!next) return;
+        for (owed += lines; owed >= steps; owed -= steps, next += 64) __builtin_prefetch(next, 0, 3);
+    }
+};
+
 // n f16 elements to f32.
 template <class Arch>
-void f16_run_to_f32(const std::byte* src, size_t n, float* dst) {
+void f16_run_to_f32(const std::byte* src, size_t n, float* dst, next_tile pf) {
     constexpr size_t w = fbatch<Arch>::size;
     const auto* h = reinterpret_cast<const uint16_t*>(src);
     size_t i = 0;
-    for (; i + w <= n; i += w) half_io<Arch>::load_f16(h + i).store_unaligned(dst + i);
+    for (; i + w <= n; i += w) {
+        pf.step();
+        half_io<Arch>::load_f16(h + i).store_unaligned(dst + i);
+    }
     for (; i < n; ++i) dst[i] = quant::f16_to_f32(h[i]);
 }
 
@@ -44,27 +63,34 @@ void split_bf16_pairs(const std::byte* src, fbatch<Arch>& low, fbatch<Arch>& hig
 inline float bf16_low(uint32_t word) { return quant::bf16_to_f32(uint16_t(word)); }
 inline float bf16_high(uint32_t word) { return quant::bf16_to_f32(uint16_t(word >> 16)); }
 
-// One tile's keys as f32 [head_dim][kv_tile]: an f32 tile in place, others converted into kt.
+// One tile's keys as f32 [head_dim][kv_tile]: an f32 tile in place, others converted into kt;
+// `next` is the next tile's start, to prefetch (null: none).
 template <class Arch>
-const float* tile_keys(kv_type type, size_t hd, const std::byte* keys, float* kt) {
+const float* tile_keys(kv_type type, size_t hd, const std::byte* keys, float* kt, const std::byte* next) {
     if (type == kv_type::f32) return reinterpret_cast<const float*>(keys);
+    const size_t tile_bytes = kv_tile_bytes(type, hd);
     if (type == kv_type::f16) {
-        f16_run_to_f32<Arch>(keys, kv_tile * hd, kt);
+        f16_run_to_f32<Arch>(keys, kv_tile * hd, kt, next_tile(next, tile_bytes, kv_tile * hd / fbatch<Arch>::size));
     } else if (type == kv_type::bf16) {  // words (k[2i], k[2i+1]) [pairs][kv_tile]
         constexpr size_t w = fbatch<Arch>::size;
-        for (size_t i = 0; 2 * i < hd; ++i)
+        next_tile pf(next, tile_bytes, (hd + 1) / 2);
+        for (size_t i = 0; 2 * i < hd; ++i) {
+            pf.step();
             for (size_t j = 0; j < kv_tile; j += w) {
                 fbatch<Arch> low, high;
                 split_bf16_pairs<Arch>(keys + (i * kv_tile + j) * 4, low, high);
                 low.store_unaligned(kt + 2 * i * kv_tile + j);
                 if (2 * i + 1 < hd) high.store_unaligned(kt + (2 * i + 1) * kv_tile + j);
             }
+        }
     } else {  // q8_0: int8 codes, then float scales [block][kv_tile]
         using batch = fbatch<Arch>;
         constexpr size_t w = batch::size;
         const auto* k8 = reinterpret_cast<const int8_t*>(keys);
         const auto* scales = reinterpret_cast<const float*>(keys + kv_tile * hd);
+        next_tile pf(next, tile_bytes, hd);
         for (size_t d = 0; d < hd; ++d) {
+            pf.step();
             const float* s = scales + (d / kv_block) * kv_tile;
             for (size_t j = 0; j < kv_tile; j += w)
                 (half_io<Arch>::load_i8(k8 + d * kv_tile + j) * batch::load_unaligned(s + j))
@@ -76,14 +102,17 @@ const float* tile_keys(kv_type type, size_t hd, const std::byte* keys, float* kt
 
 // One tile's values as f32 [kv_tile][head_dim], likewise.
 template <class Arch>
-const float* tile_values(kv_type type, size_t hd, const std::byte* values, float* vt) {
+const float* tile_values(kv_type type, size_t hd, const std::byte* values, float* vt, const std::byte* next) {
     if (type == kv_type::f32) return reinterpret_cast<const float*>(values);
+    const size_t tile_bytes = kv_tile_bytes(type, hd);
     if (type == kv_type::f16) {
-        f16_run_to_f32<Arch>(values, kv_tile * hd, vt);
+        f16_run_to_f32<Arch>(values, kv_tile * hd, vt, next_tile(next, tile_bytes, kv_tile * hd / fbatch<Arch>::size));
     } else if (type == kv_type::bf16) {  // words (v_2m[d], v_2m+1[d]) [kv_tile / 2][hd]
         constexpr size_t w = fbatch<Arch>::size;
         const auto* words = reinterpret_cast<const uint32_t*>(values);
+        next_tile pf(next, tile_bytes, kv_tile / 2);
         for (size_t m = 0; m < kv_tile / 2; ++m) {
+            pf.step();
             size_t d = 0;
             for (; d + w <= hd; d += w) {
                 fbatch<Arch> low, high;
@@ -102,7 +131,9 @@ const float* tile_values(kv_type type, size_t hd, const std::byte* values, float
         const size_t nb = kv_blocks(hd);
         const auto* v8 = reinterpret_cast<const int8_t*>(values);
         const auto* scales = reinterpret_cast<const float*>(values + kv_tile * hd);
+        next_tile pf(next, tile_bytes, kv_tile);
         for (size_t j = 0; j < kv_tile; ++j) {
+            pf.step();
             const float* s = scales + j * nb;
             size_t d = 0;
             for (; d + w <= hd; d += w)
@@ -285,8 +316,11 @@ void simd_attention(const attention_args& a) {
         const size_t end = std::min(a.key_end, a.first_pos + last_token + 1);
         for (size_t tile_start = a.key_begin; tile_start < end; tile_start += kv_tile) {
             const size_t tile = tile_start / kv_tile;
-            const float* K = tile_keys<Arch>(a.type, hd, keys + tile * tile_bytes, kt);
-            const float* V = values ? tile_values<Arch>(a.type, hd, values + tile * tile_bytes, vt)
+            const bool more = tile_start + kv_tile < end;
+            const float* K = tile_keys<Arch>(a.type, hd, keys + tile * tile_bytes, kt,
+                                             more ? keys + (tile + 1) * tile_bytes : nullptr);
+            const float* V = values ? tile_values<Arch>(a.type, hd, values + tile * tile_bytes, vt,
+                                                        more ? values + (tile + 1) * tile_bytes : nullptr)
                                     : latent_values(K, vd, vt);
             const size_t in_tile = std::min(kv_tile, end - tile_start);
             size_t r0 = 0;

@@ -78,11 +78,19 @@ inline __m256bh as_bh(__m256i x) { return (__m256bh)x; }
 
 // Scores of R rows against one key tile (words [pairs][kv_tile]): s[r][h] = q_r . k for keys
 // 16h .. 16h + 15. Each key vector is loaded once for the R rows: 2R independent chains.
+// next_k/next_v (or null): the next tile's keys and values (pairs * 128 bytes each), fetched
+// a line at a time along the way. Tiles are 4 KiB pages for head_dim 64, where the hardware
+// prefetchers stop; one prefetch per line loaded keeps DRAM busy without flooding the queue.
 template <int R>
-void bf16_tile_scores(const uint32_t* const* qp, const uint32_t* kt, size_t pairs, fbatch<avx512_arch> (&s)[R][2]) {
+void bf16_tile_scores(const uint32_t* const* qp, const uint32_t* kt, size_t pairs, fbatch<avx512_arch> (&s)[R][2],
+                      const std::byte* next_k, const std::byte* next_v) {
     __m512 acc[R][2];
     for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (size_t i = 0; i < pairs; ++i) {
+        if (next_k) {
+            for (const std::byte* line : {next_k + 128 * i, next_k + 128 * i + 64, next_v + 128 * i, next_v + 128 * i + 64})
+                _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+        }
         const __m512i k0 = _mm512_loadu_si512(kt + i * kv_tile), k1 = _mm512_loadu_si512(kt + i * kv_tile + 16);
         for (int r = 0; r < R; ++r) {
             const __m512i q = _mm512_set1_epi32(int(qp[r][i]));
@@ -194,7 +202,10 @@ void bf16_attention(const attention_args& a) {
             auto update_rows = [&](auto rows_tag, size_t first) {
                 constexpr int n_rows = decltype(rows_tag)::value;
                 batch s[n_rows][2];
-                bf16_tile_scores<n_rows>(q_rows + first, kt, hd / 2, s);
+                const bool prefetch = first == 0 && tile_start + kv_tile < end;
+                bf16_tile_scores<n_rows>(q_rows + first, kt, hd / 2, s,
+                                         prefetch ? keys + (tile + 1) * tile_bytes : nullptr,
+                                         prefetch ? values + (tile + 1) * tile_bytes : nullptr);
                 for (int i = 0; i < n_rows; ++i) {
                     const size_t r = first + size_t(i), limit = a.first_pos + (rb + r) / a.group + 1;
                     if (limit <= tile_start) {
