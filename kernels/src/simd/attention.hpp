@@ -271,6 +271,22 @@ float online_softmax_step(fbatch<Arch> (&s)[NV], const float* key_index, size_t 
     return alpha;
 }
 
+// The end of a block of nr rows starting at row rb: outputs normalised (a row that saw no key
+// stays zero), or the rows' max and sum handed out for attention_merge.
+inline void finish_row_block(const attention_args& a, size_t rb, size_t nr, float* const* out_rows,
+                             const float* run_max, const float* run_sum, size_t vd) {
+    for (size_t r = 0; r < nr; ++r) {
+        float* out = out_rows[r];
+        if (a.normalize) {
+            const float inv = run_sum[r] > 0.0f ? 1.0f / run_sum[r] : 0.0f;
+            for (size_t d = 0; d < vd; ++d) out[d] *= inv;
+        } else {
+            a.row_max[rb + r] = run_max[r];
+            a.row_sum[rb + r] = run_sum[r];
+        }
+    }
+}
+
 template <class Arch>
 void simd_attention(const attention_args& a) {
     using batch = fbatch<Arch>;
@@ -354,16 +370,7 @@ void simd_attention(const attention_args& a) {
             }
             if (r < nr && visible[r]) rows_pv<Arch, 1>(out_rows + r, p_rows + r, alpha + r, V, vd, visible[r]);
         }
-        for (size_t r = 0; r < nr; ++r) {
-            float* out = out_rows[r];
-            if (a.normalize) {
-                const float inv = run_sum[r] > 0.0f ? 1.0f / run_sum[r] : 0.0f;
-                for (size_t d = 0; d < vd; ++d) out[d] *= inv;
-            } else {
-                a.row_max[rb + r] = run_max[r];
-                a.row_sum[rb + r] = run_sum[r];
-            }
-        }
+        finish_row_block(a, rb, nr, out_rows, run_max, run_sum, vd);
     }
 }
 

@@ -232,16 +232,7 @@ void bf16_attention(const attention_args& a) {
             for (; r < nr; ++r)
                 if (visible[r]) bf16_rows_pv<1>(out_rows + r, p_rows + r, alpha + r, vt, hd, visible[r]);
         }
-        for (size_t r = 0; r < nr; ++r) {
-            float* out = out_rows[r];
-            if (a.normalize) {
-                const float inv = run_sum[r] > 0.0f ? 1.0f / run_sum[r] : 0.0f;
-                for (size_t d = 0; d < hd; ++d) out[d] *= inv;
-            } else {
-                a.row_max[rb + r] = run_max[r];
-                a.row_sum[rb + r] = run_sum[r];
-            }
-        }
+        finish_row_block(a, rb, nr, out_rows, run_max, run_sum, hd);
     }
 }
 
