@@ -65,8 +65,8 @@ std::optional<kv_type> kv_type_from_name(std::string_view name) {
 
 namespace {
 
-// bf16 halves: the element at byte offset `at` (a word's low half is its first two bytes on the
-// little-endian CPUs kiln runs on).
+// One bf16 element at p (rounded to nearest even). A pair word's low half is its first two bytes
+// on the little-endian CPUs kiln runs on.
 void put_bf16(unsigned char* p, float v) {
     const uint16_t b = quant::f32_to_bf16(v);
     std::memcpy(p, &b, 2);

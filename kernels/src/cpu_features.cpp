@@ -35,7 +35,9 @@ cpu_features probe() {
     f.avx2 = ymm_state && avx2 && fma && f16c;
     f.avx512 = f.avx2 && zmm_state && avx512f && avx512dq && avx512cd && avx512bw && avx512vl;
     f.avx512vnni = f.avx512 && (ecx & (1u << 11));
-    if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx512bf16 = f.avx512 && (eax & (1u << 5));
+    const unsigned max_subleaf = eax;  // leaf 7, subleaf 0 reports the last valid subleaf
+    if (max_subleaf >= 1 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx))
+        f.avx512bf16 = f.avx512 && (eax & (1u << 5));
     return f;
 }
 #else
