@@ -90,8 +90,9 @@ void bf16_tile_scores(const uint32_t* const* qp, const uint32_t* kt, size_t pair
     for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (size_t i = 0; i < pairs; ++i) {
         if (next_k) {
-            for (const std::byte* line : {next_k + 128 * i, next_k + 128 * i + 64, next_v + 128 * i, next_v + 128 * i + 64})
-                _mm_prefetch(reinterpret_cast<const char*>(line), _MM_HINT_T0);
+            for (const std::byte* run : {next_k, next_v})
+                for (size_t line : {128 * i, 128 * i + 64})
+                    _mm_prefetch(reinterpret_cast<const char*>(run + line), _MM_HINT_T0);
         }
         const __m512i k0 = _mm512_loadu_si512(kt + i * kv_tile), k1 = _mm512_loadu_si512(kt + i * kv_tile + 16);
         for (int r = 0; r < R; ++r) {
@@ -158,9 +159,14 @@ void bf16_rows_pv(float* const* out, const uint32_t* const* pp, const float* alp
 // n floats (a multiple of 8) as n / 2 bf16 pairs.
 inline void to_bf16_pairs(const float* x, size_t n, uint32_t* pairs) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pairs + i / 2), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
-    if (i < n) _mm_storeu_si128(reinterpret_cast<__m128i*>(pairs + i / 2), (__m128i)_mm256_cvtneps_pbh(_mm256_loadu_ps(x + i)));
+    for (; i + 16 <= n; i += 16) {
+        const __m256bh b = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pairs + i / 2), (__m256i)b);
+    }
+    if (i < n) {
+        const __m128bh b = _mm256_cvtneps_pbh(_mm256_loadu_ps(x + i));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(pairs + i / 2), (__m128i)b);
+    }
 }
 
 void bf16_attention(const attention_args& a) {
