@@ -73,9 +73,9 @@ TEST_CASE("cuda attention matches a double softmax over the f16 cache") {
         CAPTURE(c.pos);
         CAPTURE(c.splits);
         const size_t positions = c.pos + c.n, kv_dim = c.n_kv_heads * c.head_dim;
-        const std::vector<uint16_t> k = f16_bits(random_floats(positions * kv_dim, seed++));
-        const std::vector<uint16_t> v = f16_bits(random_floats(positions * kv_dim, seed++));
-        const std::vector<float> q = random_floats(c.n * c.n_heads * c.head_dim, seed++);
+        const std::vector<uint16_t> k = f16_bits(gaussian(positions * kv_dim, seed++));
+        const std::vector<uint16_t> v = f16_bits(gaussian(positions * kv_dim, seed++));
+        const std::vector<float> q = gaussian(c.n * c.n_heads * c.head_dim, seed++);
         const std::vector<float> got =
             cuda::host::attention(q, c.n_heads, c.n_kv_heads, c.head_dim, k, v, int32_t(c.pos), c.splits);
         const std::vector<double> want = reference(q, c.n_heads, c.n_kv_heads, c.head_dim, k, v, c.pos);

@@ -35,11 +35,11 @@ TEST_CASE("cuda matvec and gemm match the dequantized reference for every weight
     if (!gpu_or_skip()) return;
     for (tensor_type type : all_types) {
         const size_t rows = 37, cols = cols_for(type);
-        const quantized w = quantize(type, random_floats(rows * cols, 1), rows, cols);
+        const quantized w = quantize(type, gaussian(rows * cols, 1), rows, cols);
         for (size_t n : {size_t(1), size_t(5), size_t(70)}) {  // matvec; one GEMM tile; two token tiles
             CAPTURE(type_name(type));
             CAPTURE(n);
-            const std::vector<float> x = random_floats(n * cols, 2);
+            const std::vector<float> x = gaussian(n * cols, 2);
             const std::vector<float> y = cuda::host::matmul(type, w.bytes.data(), rows, cols, x.data(), n);
             REQUIRE(y.size() == n * rows);
             double worst = 0;
@@ -62,7 +62,7 @@ TEST_CASE("cuda embedding rows equal the reference dequantizer's") {
     for (tensor_type type : all_types) {
         CAPTURE(type_name(type));
         const size_t rows = 11, cols = cols_for(type);
-        const quantized table = quantize(type, random_floats(rows * cols, 3), rows, cols);
+        const quantized table = quantize(type, gaussian(rows * cols, 3), rows, cols);
         const std::vector<int32_t> tokens = {10, 0, 3, 3};
         const std::vector<float> out = cuda::host::embed(type, table.bytes.data(), rows, cols, tokens);
         for (size_t t = 0; t < tokens.size(); ++t)
@@ -74,7 +74,7 @@ TEST_CASE("cuda embedding rows equal the reference dequantizer's") {
 TEST_CASE("cuda rmsnorm, swiglu and the f16 store match the CPU formulas") {
     if (!gpu_or_skip()) return;
     const size_t dim = 333, n = 3;
-    const std::vector<float> x = random_floats(n * dim, 4, 3.0f), weight = random_floats(dim, 5);
+    const std::vector<float> x = gaussian(n * dim, 4, 3.0f), weight = gaussian(dim, 5);
     const std::vector<float> y = cuda::host::rmsnorm(x, weight, 1e-5f);
     for (size_t t = 0; t < n; ++t) {
         double sum = 0;
@@ -84,12 +84,12 @@ TEST_CASE("cuda rmsnorm, swiglu and the f16 store match the CPU formulas") {
             CHECK(y[t * dim + i] == doctest::Approx(x[t * dim + i] * inv * weight[i]).epsilon(1e-5));
     }
 
-    const std::vector<float> gate = random_floats(1001, 6, 4.0f), up = random_floats(1001, 7);
+    const std::vector<float> gate = gaussian(1001, 6, 4.0f), up = gaussian(1001, 7);
     const std::vector<float> s = cuda::host::swiglu(gate, up);
     for (size_t i = 0; i < gate.size(); ++i)
         CHECK(s[i] == doctest::Approx(gate[i] / (1.0 + std::exp(-double(gate[i]))) * up[i]).epsilon(1e-5));
 
-    std::vector<float> values = random_floats(257, 8, 100.0f);
+    std::vector<float> values = gaussian(257, 8, 100.0f);
     values.push_back(70000.0f);  // past f16's range: infinity, as quant::f32_to_f16 gives
     values.push_back(1e-6f);     // subnormal in f16
     const std::vector<uint16_t> bits = cuda::host::to_f16(values);
@@ -105,7 +105,7 @@ TEST_CASE("cuda rope matches the reference rotation, interleaved and neox") {
     const int32_t pos = 1000;
     std::vector<float> cos((pos + n) * half), sin((pos + n) * half);
     for (size_t p = 0; p < pos + n; ++p) rope_angles_for(c, p, cos.data() + p * half, sin.data() + p * half);
-    const std::vector<float> x = random_floats(n * heads * c.head_dim, 9);
+    const std::vector<float> x = gaussian(n * heads * c.head_dim, 9);
     for (bool neox : {false, true}) {
         CAPTURE(neox);
         const std::vector<float> y = cuda::host::rope(x, heads, c.head_dim, cos, sin, pos, neox);
@@ -136,7 +136,7 @@ TEST_CASE("cuda MoE routing picks the CPU's experts with the same weights") {
         CAPTURE(c.n_experts);
         CAPTURE(c.top_k);
         const size_t n = 9;
-        std::vector<float> logits = random_floats(n * c.n_experts, 11, 2.0f);
+        std::vector<float> logits = gaussian(n * c.n_experts, 11, 2.0f);
         logits[3] = logits[5];  // an exact tie: the lower index goes first on both sides
         std::vector<int32_t> ids;
         std::vector<float> weights;

@@ -50,11 +50,11 @@ TEST_CASE("cuda per-head and per-expert matvecs match the dequantized reference"
         CAPTURE(type_name(type));
         const size_t cols = type == tensor_type::q4_k ? 256 : type == tensor_type::q8_0 || type == tensor_type::q4_0 ? 64 : 40;
         const size_t count = 5, rows = 19;
-        const quantized w = quantize(type, random_floats(count * rows * cols, 21), count * rows, cols);
+        const quantized w = quantize(type, gaussian(count * rows * cols, 21), count * rows, cols);
 
         // Heads: x [n][heads][cols] -> y [n][heads][rows].
         const size_t n = 3;
-        const std::vector<float> x = random_floats(n * count * cols, 22);
+        const std::vector<float> x = gaussian(n * count * cols, 22);
         std::vector<double> want(n * count * rows), size(want.size());
         for (size_t t = 0; t < n; ++t)
             for (size_t h = 0; h < count; ++h)
@@ -73,7 +73,7 @@ TEST_CASE("cuda per-head and per-expert matvecs match the dequantized reference"
         // Experts: token t's top_k ids pick matrices; x [n][cols] -> y [n * top_k][rows].
         const size_t top_k = 2;
         const std::vector<int32_t> ids = {4, 0, 2, 3, 1, 4};
-        const std::vector<float> xe = random_floats(n * cols, 23);
+        const std::vector<float> xe = gaussian(n * cols, 23);
         std::vector<double> want_e(n * top_k * rows), size_e(want_e.size());
         for (size_t b = 0; b < n * top_k; ++b)
             for (size_t r = 0; r < rows; ++r) {
@@ -95,8 +95,8 @@ TEST_CASE("cuda MoE combine adds the weighted expert outputs to the residual") {
     if (!gpu_or_skip()) return;
     const size_t n = 4, top_k = 3, dim = 300;
     const std::vector<int32_t> ids = {5, 1, 3, 0, 7, 2, 6, 4, 1, 2, 3, 0};
-    const std::vector<float> x = random_floats(n * dim, 31), out = random_floats(n * top_k * dim, 32),
-                             weights = random_floats(n * top_k, 33, 0.5f);
+    const std::vector<float> x = gaussian(n * dim, 31), out = gaussian(n * top_k * dim, 32),
+                             weights = gaussian(n * top_k, 33, 0.5f);
     const std::vector<float> got = cuda::host::moe_combine(x, out, ids, weights, top_k);
     REQUIRE(got.size() == x.size());
     for (size_t t = 0; t < n; ++t)
@@ -118,7 +118,7 @@ TEST_CASE("cuda latent store and query rope tail match the CPU formulas with YaR
     std::vector<float> cos, sin;
     angle_tables(c, size_t(pos) + n, cos, sin);
 
-    const std::vector<float> kv = random_floats(n * width, 41, 2.0f), norm = random_floats(lora, 42);
+    const std::vector<float> kv = gaussian(n * width, 41, 2.0f), norm = gaussian(lora, 42);
     const std::vector<uint16_t> cache = cuda::host::store_latent(kv, lora, rope, norm, eps, cos, sin, pos);
     REQUIRE(cache.size() == (size_t(pos) + n) * width);
     for (size_t i = 0; i < size_t(pos) * width; ++i) CHECK(cache[i] == 0);  // earlier positions untouched
@@ -141,7 +141,7 @@ TEST_CASE("cuda latent store and query rope tail match the CPU formulas with YaR
         }
     }
 
-    const std::vector<float> q = random_floats(n * heads * (nope + rope), 43);
+    const std::vector<float> q = gaussian(n * heads * (nope + rope), 43);
     const std::vector<float> qa = cuda::host::rope_query_tail(q, heads, nope, rope, lora, cos, sin, pos);
     REQUIRE(qa.size() == n * heads * width);
     for (size_t t = 0; t < n; ++t)
@@ -177,8 +177,8 @@ TEST_CASE("cuda latent attention matches a double softmax over the f16 latent ca
         CAPTURE(lc.splits);
         const size_t width = lc.lora + lc.rope, keys = lc.pos + lc.n;
         const float scale = float(1.0 / std::sqrt(double(width)));
-        const std::vector<float> q = random_floats(lc.n * lc.heads * width, 51);
-        const std::vector<float> cache_values = random_floats(keys * width, 52);
+        const std::vector<float> q = gaussian(lc.n * lc.heads * width, 51);
+        const std::vector<float> cache_values = gaussian(keys * width, 52);
         std::vector<uint16_t> cache(cache_values.size());
         for (size_t i = 0; i < cache.size(); ++i) cache[i] = quant::f32_to_f16(cache_values[i]);
         const std::vector<float> got =

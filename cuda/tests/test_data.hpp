@@ -1,23 +1,15 @@
-// Inputs the CUDA kernel tests share: normal random vectors, and weights quantized as a .kiln
-// file stores them, re-ordered into the device's block order, with the values they hold.
+// Inputs the CUDA kernel tests share: weights quantized as a .kiln file stores them, re-ordered
+// into the device's block order, with the values they hold.
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <random>
 #include <vector>
 
 #include "kiln/formats/tensor_type.hpp"
 #include "kiln/quant/quant.hpp"
+#include "test_util.hpp"  // the kernel tests' gaussian()
 
 namespace kiln::test {
-
-inline std::vector<float> random_floats(size_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, scale);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-}
 
 struct quantized {
     std::vector<std::byte> bytes;

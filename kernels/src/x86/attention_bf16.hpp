@@ -172,8 +172,7 @@ inline void to_bf16_pairs(const float* x, size_t n, uint32_t* pairs) {
 void bf16_attention(const attention_args& a) {
     const size_t hd = a.head_dim;
     static_assert(bf16_max_head_dim == 256);  // the bound bf16_attention_applies states
-    if (!bf16_attention_applies(a.type, hd, !a.values) || (a.value_dim && a.value_dim != hd))
-        return simd_attention<avx512_arch>(a);
+    if (!bf16_attention_applies(a.type, hd, !a.values)) return simd_attention<avx512_arch>(a);
     using batch = fbatch<avx512_arch>;
     constexpr size_t R = 8;  // rows per score micro-kernel: 16 accumulators
     const float neg_inf = -std::numeric_limits<float>::infinity();
